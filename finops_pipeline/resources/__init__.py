@@ -1,0 +1,38 @@
+"""Dagster resources: Postgres, the credential decryptor and the AWS Cost Explorer client."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from finops_pipeline.resources.cost_explorer import AwsCostExplorerResource
+from finops_pipeline.resources.credentials import CredentialDecryptor
+from finops_pipeline.resources.postgres import PostgresResource
+
+__all__ = [
+    "AwsCostExplorerResource",
+    "CredentialDecryptor",
+    "PostgresResource",
+    "default_resources",
+]
+
+
+def _env_var_if_set(name: str) -> dg.EnvVar | None:
+    # Only the variable's presence is checked at load time; Dagster resolves the value inside
+    # the run, and the UI shows the variable's name, never its value.
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
+def default_resources() -> dict[str, dg.ConfigurableResource]:
+    """Resources bound from the environment, falling back to the embedded defaults."""
+    return {
+        "postgres": PostgresResource(database_url=_env_var_if_set("DATABASE_URL")),
+        "credential_decryptor": CredentialDecryptor(
+            encryption_key=_env_var_if_set("ENCRYPTION_KEY"),
+            previous_keys=_env_var_if_set("ENCRYPTION_KEYS_PREVIOUS"),
+        ),
+        "aws_cost_explorer": AwsCostExplorerResource(
+            endpoint_url=os.environ.get("FINOPS_CE_ENDPOINT_URL") or None
+        ),
+    }

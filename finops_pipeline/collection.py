@@ -1,0 +1,213 @@
+"""Collecting costs for a block of accounts × date ranges: fetch, normalise, load.
+
+This is the seed service's ``collectCostsForAccount`` workflow, without Dagster: the asset
+hands it the partitions of a run and turns its report into materialisation metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pandas as pd
+import psycopg
+
+from finops_pipeline.credentials import Credentials
+from finops_pipeline.db.accounts import CloudAccount, get_accounts
+from finops_pipeline.db.cost_loader import WindowLoadStats, replace_cost_window
+from finops_pipeline.errors import FinopsError
+from finops_pipeline.normalise import check_rows_within_window, normalise_cost_rows
+from finops_pipeline.partition_keys import DateRange
+from finops_pipeline.providers import CostCollector, collector_for
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_ROWS = 10
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One account's date range after fetch and load."""
+
+    account_id: str
+    tenant_id: str
+    window: DateRange
+    paid_requests: int
+    estimated_days: int
+    final_days: int
+    load: WindowLoadStats | None  # None when the provider had no data yet
+    rows: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class AccountFailure:
+    """Why one account failed; the message is safe to show and store."""
+
+    account_id: str
+    error_type: str
+    message: str
+    permanent: bool
+
+
+@dataclass
+class CollectionReport:
+    """Everything a run did, for metadata, sensors and the CLI."""
+
+    windows: list[WindowResult] = field(default_factory=list)
+    failures: list[AccountFailure] = field(default_factory=list)
+    skipped_accounts: list[str] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+    @property
+    def paid_requests(self) -> int:
+        return sum(window.paid_requests for window in self.windows)
+
+    @property
+    def rows_in_windows(self) -> int:
+        return sum(window.load.rows_in_window for window in self.windows if window.load)
+
+    @property
+    def rows_written(self) -> int:
+        return sum(window.load.rows_written for window in self.windows if window.load)
+
+    def load_totals(self) -> dict[str, int]:
+        totals = {"inserted": 0, "restated": 0, "removed": 0, "unchanged": 0}
+        for window in self.windows:
+            if window.load:
+                for name in totals:
+                    totals[name] += getattr(window.load, name)
+        return totals
+
+    @property
+    def estimated_days(self) -> int:
+        return sum(window.estimated_days for window in self.windows)
+
+    @property
+    def final_days(self) -> int:
+        return sum(window.final_days for window in self.windows)
+
+    def _loaded_rows(self) -> pd.DataFrame:
+        frames = [window.rows for window in self.windows if window.load and not window.rows.empty]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def cost_by_currency(self) -> dict[str, Decimal]:
+        """Unblended cost loaded, per currency, as exact decimals."""
+        totals: dict[str, Decimal] = {}
+        for window in self.windows:
+            if window.load is None or window.rows.empty:
+                continue
+            for currency, amount in window.rows.groupby("currency")["unblended_cost"].sum().items():
+                totals[str(currency)] = totals.get(str(currency), Decimal(0)) + Decimal(amount)
+        return totals
+
+    def top_services(self, limit: int = PREVIEW_ROWS) -> pd.DataFrame:
+        """The costliest services loaded, per account and currency."""
+        rows = self._loaded_rows()
+        if rows.empty:
+            return pd.DataFrame(
+                columns=["cloud_account_id", "service", "currency", "unblended_cost", "days"]
+            )
+        grouped = rows.groupby(["cloud_account_id", "service", "currency"], as_index=False).agg(
+            unblended_cost=("unblended_cost", "sum"), days=("date", "nunique")
+        )
+        grouped["_sort"] = grouped["unblended_cost"].map(float)
+        return grouped.sort_values("_sort", ascending=False).drop(columns="_sort").head(limit)
+
+
+def collect_costs(
+    account_ranges: Mapping[str, Sequence[DateRange]],
+    *,
+    connection: psycopg.Connection,
+    decrypt: Callable[[CloudAccount], Credentials],
+    collectors: Mapping[str, CostCollector],
+    run_id: str | None,
+) -> CollectionReport:
+    """Fetch and load every account's ranges; one account's failure does not stop the others.
+
+    Each range is one provider query (all its pages) and one window replacement.
+    """
+    started = time.monotonic()
+    report = CollectionReport()
+    accounts = get_accounts(connection, list(account_ranges))
+    for account in accounts:
+        if account.status != "active":
+            logger.warning("Skipping account %s: it is %s", account.id, account.status)
+            report.skipped_accounts.append(account.id)
+            continue
+        try:
+            collector = collector_for(account.provider, collectors)
+            credentials = decrypt(account)
+            for window in account_ranges[account.id]:
+                report.windows.append(
+                    _collect_window(connection, collector, account, credentials, window, run_id)
+                )
+        except FinopsError as error:
+            logger.error("Account %s failed: %s", account.id, error)
+            report.failures.append(
+                AccountFailure(
+                    account_id=account.id,
+                    error_type=type(error).__name__,
+                    message=str(error),
+                    permanent=error.permanent,
+                )
+            )
+    report.elapsed_seconds = time.monotonic() - started
+    return report
+
+
+def _collect_window(
+    connection: psycopg.Connection,
+    collector: CostCollector,
+    account: CloudAccount,
+    credentials: Credentials,
+    window: DateRange,
+    run_id: str | None,
+) -> WindowResult:
+    fetched = collector.fetch_daily_costs(account, credentials, window)
+    rows = normalise_cost_rows(
+        fetched.parsed.frame,
+        tenant_id=account.tenant_id,
+        cloud_account_id=account.id,
+        provider=account.provider,
+    )
+    load: WindowLoadStats | None = None
+    if fetched.data_unavailable:
+        # A new account has no data yet: that is not "every day is empty", so keep the window.
+        logger.info("No cost data available yet for account %s, %s", account.id, window)
+    else:
+        check_rows_within_window(rows, window.start, window.end)
+        load = replace_cost_window(
+            connection,
+            rows,
+            tenant_id=account.tenant_id,
+            cloud_account_id=account.id,
+            provider=account.provider,
+            start=window.start,
+            end_inclusive=window.end,
+            run_id=run_id,
+        )
+        logger.info(
+            "Account %s %s: %d rows (%d new, %d restated, %d removed, %d unchanged), "
+            "%d paid requests",
+            account.id,
+            window,
+            load.rows_in_window,
+            load.inserted,
+            load.restated,
+            load.removed,
+            load.unchanged,
+            fetched.paid_requests,
+        )
+    return WindowResult(
+        account_id=account.id,
+        tenant_id=account.tenant_id,
+        window=window,
+        paid_requests=fetched.paid_requests,
+        estimated_days=len(fetched.estimated_days),
+        final_days=len(fetched.final_days),
+        load=load,
+        rows=rows,
+    )

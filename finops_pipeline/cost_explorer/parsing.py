@@ -1,0 +1,127 @@
+"""Parsing GetCostAndUsage pages into a pandas DataFrame with exact decimals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pandas as pd
+
+from finops_pipeline.errors import ProviderDataError
+
+# Cost Explorer metric name -> our column. Amounts arrive as decimal strings; they stay Decimal.
+COST_METRIC_COLUMNS: dict[str, str] = {
+    "UnblendedCost": "unblended_cost",
+    "AmortizedCost": "amortized_cost",
+    "NetUnblendedCost": "net_unblended_cost",
+}
+USAGE_METRIC = "UsageQuantity"
+USAGE_COLUMN = "usage_quantity"
+
+PARSED_COLUMNS: tuple[str, ...] = (
+    "date",
+    "service",
+    "usage_type",
+    *COST_METRIC_COLUMNS.values(),
+    USAGE_COLUMN,
+    "currency",
+    "usage_unit",
+    "is_estimated",
+)
+
+
+@dataclass(frozen=True)
+class ParsedCosts:
+    """Rows from Cost Explorer plus what the response said about each day."""
+
+    frame: pd.DataFrame
+    #: Every day Cost Explorer reported, with its Estimated flag (days with no groups included).
+    estimated_by_day: dict[dt.date, bool]
+
+
+def parse_cost_pages(pages: Iterable[dict[str, Any]]) -> ParsedCosts:
+    """Turn GetCostAndUsage pages grouped by two dimensions into one row per day and group.
+
+    A day's groups can be split across pages, so the same day may appear on several pages.
+
+    Raises:
+        ProviderDataError: a page does not have the documented shape.
+    """
+    records: list[tuple[Any, ...]] = []
+    estimated_by_day: dict[dt.date, bool] = {}
+    for page_number, page in enumerate(pages, start=1):
+        results = page.get("ResultsByTime")
+        if not isinstance(results, list):
+            raise ProviderDataError(
+                f"Cost Explorer page {page_number} has no ResultsByTime list; "
+                "the response is malformed. Retry the run; report it if it persists."
+            )
+        for result in results:
+            day = _parse_day(result, page_number)
+            estimated = bool(result.get("Estimated", False))
+            estimated_by_day[day] = estimated_by_day.get(day, False) or estimated
+            for group in result.get("Groups") or []:
+                records.append(_parse_group(group, day, estimated, page_number))
+    frame = pd.DataFrame.from_records(records, columns=list(PARSED_COLUMNS))
+    frame["is_estimated"] = frame["is_estimated"].astype(bool)
+    return ParsedCosts(frame=frame, estimated_by_day=estimated_by_day)
+
+
+def _parse_day(result: dict[str, Any], page_number: int) -> dt.date:
+    try:
+        return dt.date.fromisoformat(result["TimePeriod"]["Start"][:10])
+    except (KeyError, TypeError, ValueError):
+        raise ProviderDataError(
+            f"Cost Explorer page {page_number} has a result without a valid TimePeriod.Start."
+        ) from None
+
+
+def _parse_group(
+    group: dict[str, Any], day: dt.date, estimated: bool, page_number: int
+) -> tuple[Any, ...]:
+    keys = group.get("Keys")
+    if not isinstance(keys, list) or len(keys) != 2:
+        raise ProviderDataError(
+            f"Cost Explorer page {page_number}, day {day}: expected two group keys "
+            f"(SERVICE, USAGE_TYPE), got {len(keys) if isinstance(keys, list) else 'none'}."
+        )
+    metrics = group.get("Metrics")
+    if not isinstance(metrics, dict):
+        raise ProviderDataError(f"Cost Explorer page {page_number}, day {day}: no Metrics.")
+    currencies = set()
+    costs = []
+    for metric in COST_METRIC_COLUMNS:
+        amount, unit = _parse_metric(metrics, metric, day, page_number)
+        costs.append(amount)
+        currencies.add(unit)
+    if len(currencies) != 1:
+        raise ProviderDataError(
+            f"Cost Explorer page {page_number}, day {day}: cost metrics disagree on currency "
+            f"({', '.join(sorted(currencies))})."
+        )
+    usage, usage_unit = _parse_metric(metrics, USAGE_METRIC, day, page_number)
+    return (day, keys[0], keys[1], *costs, usage, currencies.pop(), usage_unit, estimated)
+
+
+def _parse_metric(
+    metrics: dict[str, Any], metric: str, day: dt.date, page_number: int
+) -> tuple[Decimal, str]:
+    value = metrics.get(metric)
+    if not isinstance(value, dict) or "Amount" not in value:
+        raise ProviderDataError(
+            f"Cost Explorer page {page_number}, day {day}: metric {metric} is missing."
+        )
+    try:
+        amount = Decimal(str(value["Amount"]))
+    except InvalidOperation:
+        raise ProviderDataError(
+            f"Cost Explorer page {page_number}, day {day}: {metric} amount is not a decimal."
+        ) from None
+    if not amount.is_finite():
+        raise ProviderDataError(
+            f"Cost Explorer page {page_number}, day {day}: {metric} amount is not finite."
+        )
+    return amount, str(value.get("Unit") or "")

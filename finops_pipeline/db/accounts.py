@@ -1,0 +1,158 @@
+"""Reading and writing ``cloud_accounts`` rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.rows import dict_row
+
+from finops_pipeline.credentials import Credentials, credential_kind, serialize_credentials
+from finops_pipeline.crypto import EncryptionContext, KeyRing, encrypt
+from finops_pipeline.errors import AccountNotFoundError, ConfigurationError
+from finops_pipeline.settings import PROVIDER_AWS, PROVIDER_AZURE, PROVIDER_GCP
+
+SUPPORTED_PROVIDERS = (PROVIDER_AWS, PROVIDER_AZURE, PROVIDER_GCP)
+
+
+@dataclass(frozen=True)
+class CloudAccount:
+    """One row of ``cloud_accounts``; ``credentials_encrypted`` stays encrypted here."""
+
+    id: str
+    tenant_id: str
+    name: str
+    provider: str
+    provider_account_id: str
+    credential_kind: str
+    credentials_encrypted: bytes
+    endpoint_url: str | None
+    status: str
+    created_at: dt.datetime
+    last_sync_at: dt.datetime | None = None
+    last_sync_status: str | None = None
+    last_sync_error: str | None = None
+    last_sync_rows: int | None = None
+    last_sync_run_id: str | None = None
+
+    @property
+    def encryption_context(self) -> EncryptionContext:
+        return EncryptionContext(
+            tenant_id=self.tenant_id, account_id=self.id, credential_kind=self.credential_kind
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"CloudAccount(id={self.id!r}, tenant_id={self.tenant_id!r}, name={self.name!r}, "
+            f"provider={self.provider!r}, status={self.status!r})"
+        )
+
+
+_ACCOUNT_COLUMNS = """
+    id::text AS id, tenant_id, name, provider, provider_account_id, credential_kind,
+    credentials_encrypted, endpoint_url, status, created_at, last_sync_at, last_sync_status,
+    last_sync_error, last_sync_rows, last_sync_run_id
+"""
+
+
+def _to_account(row: dict[str, object]) -> CloudAccount:
+    row = dict(row)
+    row["credentials_encrypted"] = bytes(row["credentials_encrypted"])  # type: ignore[arg-type]
+    return CloudAccount(**row)  # type: ignore[arg-type]
+
+
+def register_account(
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    *,
+    tenant_id: str,
+    name: str,
+    provider: str,
+    provider_account_id: str,
+    credentials: Credentials,
+    endpoint_url: str | None = None,
+    account_id: str | None = None,
+) -> str:
+    """Encrypt the credentials bound to their row and insert the account; returns its id.
+
+    The id is generated before encrypting so the ciphertext can be bound to it: copying the
+    blob onto another row then fails to decrypt.
+    """
+    if provider not in SUPPORTED_PROVIDERS:
+        raise ConfigurationError(
+            f"Unknown provider {provider!r}; use one of {', '.join(SUPPORTED_PROVIDERS)}."
+        )
+    account_id = account_id or str(uuid.uuid4())
+    kind = credential_kind(credentials)
+    context = EncryptionContext(tenant_id=tenant_id, account_id=account_id, credential_kind=kind)
+    blob = encrypt(serialize_credentials(credentials), ring, context)
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO cloud_accounts (id, tenant_id, name, provider, provider_account_id,
+                                        credential_kind, credentials_encrypted, endpoint_url)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+            """,
+            (account_id, tenant_id, name, provider, provider_account_id, kind, blob, endpoint_url),
+        )
+    return account_id
+
+
+def get_account(connection: psycopg.Connection, account_id: str) -> CloudAccount:
+    """Load one account, or raise :class:`AccountNotFoundError`."""
+    try:
+        uuid.UUID(account_id)
+    except ValueError:
+        raise AccountNotFoundError(
+            f"{account_id!r} is not an account id; `finops accounts list` shows them."
+        ) from None
+    with connection.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM cloud_accounts WHERE id = %s", (account_id,)
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise AccountNotFoundError(
+            f"No cloud account has id {account_id}; `finops accounts list` shows the ids."
+        )
+    return _to_account(row)
+
+
+def get_accounts(connection: psycopg.Connection, account_ids: Sequence[str]) -> list[CloudAccount]:
+    """Load several accounts by id in one query, in the order given; unknown ids raise."""
+    found: dict[str, CloudAccount] = {}
+    with connection.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM cloud_accounts WHERE id::text = ANY(%s)",
+            (list(account_ids),),
+        )
+        for row in cursor.fetchall():
+            account = _to_account(row)
+            found[account.id] = account
+    missing = [account_id for account_id in account_ids if account_id not in found]
+    if missing:
+        raise AccountNotFoundError(
+            f"No cloud account has id {', '.join(missing)}; it may have been removed. "
+            "The account sensor drops removed accounts from the partitions."
+        )
+    return [found[account_id] for account_id in account_ids]
+
+
+def list_accounts(
+    connection: psycopg.Connection, *, active_only: bool = False
+) -> list[CloudAccount]:
+    """All accounts, oldest first."""
+    where = "WHERE status = 'active'" if active_only else ""
+    with connection.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM cloud_accounts {where} ORDER BY created_at")
+        return [_to_account(row) for row in cursor.fetchall()]
+
+
+def list_active_account_ids(connection: psycopg.Connection) -> set[str]:
+    """Ids of active accounts, read in one query (cheap even for 10k accounts)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id::text FROM cloud_accounts WHERE status = 'active'")
+        return {row[0] for row in cursor.fetchall()}

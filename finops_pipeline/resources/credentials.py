@@ -1,0 +1,59 @@
+"""The credential decryptor resource."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from finops_pipeline.credentials import (
+    AwsAccessKeyCredentials,
+    AwsRoleCredentials,
+    Credentials,
+    deserialize_credentials,
+    register_secrets,
+)
+from finops_pipeline.crypto import KeyRing, decrypt
+from finops_pipeline.db.accounts import CloudAccount
+from finops_pipeline.keys import load_key_ring
+
+
+class CredentialDecryptor(dg.ConfigurableResource):
+    """Decrypts ``cloud_accounts`` credentials (AES-256-GCM) inside the run that uses them.
+
+    Bind the keys with ``dg.EnvVar`` so the UI shows only the variable names. Decrypted values
+    are registered with the log redactor and never leave the run's memory.
+    """
+
+    encryption_key: str | None = Field(
+        default=None, repr=False, description="Current key; bind dg.EnvVar('ENCRYPTION_KEY')."
+    )
+    previous_keys: str | None = Field(
+        default=None,
+        repr=False,
+        description="Older keys still accepted; bind dg.EnvVar('ENCRYPTION_KEYS_PREVIOUS').",
+    )
+
+    _ring: KeyRing | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._ring = load_key_ring(self.encryption_key, self.previous_keys)
+
+    @property
+    def key_ring(self) -> KeyRing:
+        if self._ring is None:
+            self._ring = load_key_ring(self.encryption_key, self.previous_keys)
+        return self._ring
+
+    def decrypt_credentials(self, account: CloudAccount) -> Credentials:
+        """The account's credentials; raises a typed ``CredentialError`` on any mismatch."""
+        plaintext = decrypt(
+            account.credentials_encrypted, self.key_ring, account.encryption_context
+        )
+        credentials = deserialize_credentials(plaintext)
+        if isinstance(credentials, AwsAccessKeyCredentials):
+            register_secrets(credentials.secret_access_key)
+            if credentials.session_token is not None:
+                register_secrets(credentials.session_token)
+        elif isinstance(credentials, AwsRoleCredentials):
+            register_secrets(credentials.external_id)
+        return credentials
