@@ -6,6 +6,7 @@ import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,23 @@ def validate_window(start: dt.date, end: dt.date, today: dt.date | None = None) 
         )
 
 
+def account_blocks(requested: Sequence[str], partition_order: Sequence[str]) -> list[list[str]]:
+    """Split accounts into runs whose accounts are adjacent in the instance's partition order.
+
+    A multi-partition range spans every account between its two ends, in the order the dynamic
+    partitions were added, so only an adjacent block can share one range run.
+    """
+    position = {account: index for index, account in enumerate(partition_order)}
+    ordered = sorted(set(requested), key=lambda account: position[account])
+    blocks: list[list[str]] = []
+    for account in ordered:
+        if blocks and position[account] == position[blocks[-1][-1]] + 1:
+            blocks[-1].append(account)
+        else:
+            blocks.append([account])
+    return blocks
+
+
 def sync_accounts(
     account_ids: Sequence[str],
     start: dt.date,
@@ -82,43 +100,71 @@ def sync_accounts(
     resources: Mapping[str, object],
     tags: Mapping[str, str] | None = None,
 ) -> SyncResult:
-    """Materialise ``cost_data`` for every account × day in one in-process range run.
-
-    ``end`` is inclusive. With several accounts the run covers the block between the first
-    and last account key, which Dagster expands per dimension.
+    """Materialise ``cost_data`` for every account and day in as few in-process range runs as
+    the partition order allows (one, for one account). ``end`` is inclusive.
     """
-    ordered = sorted(set(account_ids))
-    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, ordered)
-    run_tags = {
-        ASSET_PARTITION_RANGE_START_TAG: account_date_key(ordered[0], start),
-        ASSET_PARTITION_RANGE_END_TAG: account_date_key(ordered[-1], end),
-        **(tags or {}),
-    }
-    result = dg.materialize(
-        [cost_data], instance=instance, resources=resources, tags=run_tags, raise_on_error=False
+    known = set(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME))
+    missing = [account for account in dict.fromkeys(account_ids) if account not in known]
+    if missing:
+        instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, missing)
+    order = instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME)
+    summary = SyncResult(
+        success=True, run_id="", accounts=sorted(set(account_ids)), start=start, end=end
     )
+    run_ids = []
+    for block in account_blocks(account_ids, order):
+        run_tags = {
+            ASSET_PARTITION_RANGE_START_TAG: account_date_key(block[0], start),
+            ASSET_PARTITION_RANGE_END_TAG: account_date_key(block[-1], end),
+            **(tags or {}),
+        }
+        result = dg.materialize(
+            [cost_data],
+            instance=instance,
+            resources=resources,
+            tags=run_tags,
+            raise_on_error=False,
+        )
+        run_ids.append(result.run_id)
+        statistics, error = _run_statistics(result)
+        _accumulate(summary.statistics, statistics)
+        if not result.success:
+            summary.success = False
+            summary.error = "\n".join(filter(None, [summary.error, error]))
+    summary.run_id = ",".join(run_ids)
+    return summary
+
+
+def _run_statistics(result: dg.ExecuteInProcessResult) -> tuple[dict[str, Any], str | None]:
     statistics: dict[str, Any] = {}
-    materializations = result.asset_materializations_for_node("cost_data")
-    failure_events = [event for event in result.all_events if event.is_step_failure]
     error = None
+    materializations = result.asset_materializations_for_node("cost_data")
     if materializations:
         statistics = _plain_metadata(materializations[0].metadata)
-    if failure_events:
+    failure_events = [event for event in result.all_events if event.is_step_failure]
+    if failure_events and failure_events[0].step_failure_data is not None:
         data = failure_events[0].step_failure_data
-        error = data.user_failure_data.description if data.user_failure_data else None
-        if error is None and data.error is not None:
-            error = data.error.message.strip()
         if data.user_failure_data is not None:
+            error = data.user_failure_data.description
             statistics = _plain_metadata(data.user_failure_data.metadata)
-    return SyncResult(
-        success=result.success,
-        run_id=result.run_id,
-        accounts=ordered,
-        start=start,
-        end=end,
-        statistics=statistics,
-        error=error,
-    )
+        elif data.error is not None:
+            error = data.error.message.strip()
+    elif not result.success:
+        error = "the run failed before the cost_data step; see the Dagster event log"
+    return statistics, error
+
+
+def _accumulate(total: dict[str, Any], addition: Mapping[str, Any]) -> None:
+    for key, value in addition.items():
+        current = total.get(key)
+        if key.startswith("total_unblended_cost_") and current is not None:
+            total[key] = str(Decimal(current) + Decimal(value))
+        elif (isinstance(value, int | float) and isinstance(current, int | float)) or (
+            isinstance(value, list) and isinstance(current, list)
+        ):
+            total[key] = current + value
+        else:
+            total[key] = value
 
 
 def _plain_metadata(metadata: Mapping[str, dg.MetadataValue]) -> dict[str, Any]:

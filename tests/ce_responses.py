@@ -81,3 +81,12 @@ def simple_days(
         ]
         results.append(day_result(day, groups))
     return results
+
+
+def reset_moto_ce(account_id: str = MOTO_ACCOUNT_ID) -> None:
+    """Forget moto's remembered responses, so the same request can get a restated answer."""
+    from moto.ce.models import ce_backends
+
+    backend = ce_backends[account_id]["global"]
+    backend.cost_usage_results.clear()
+    backend.cost_usage_results_queue.clear()

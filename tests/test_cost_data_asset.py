@@ -26,7 +26,7 @@ from finops_pipeline.resources import (
     PostgresResource,
 )
 from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME
-from tests.ce_responses import paginate, queue_moto_pages, simple_days
+from tests.ce_responses import group, paginate, queue_moto_pages, reset_moto_ce, simple_days
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,8 @@ def materialize_range(
     raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
     instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, account_ids)
-    first, last = sorted(account_ids)[0], sorted(account_ids)[-1]
+    # Dynamic partitions keep insertion order; a range spans the accounts between its ends.
+    first, last = account_ids[0], account_ids[-1]
     return dg.materialize(
         [cost_data],
         instance=instance,
@@ -116,3 +117,123 @@ def test_range_run_loads_every_day_once_and_reports_metadata(
     assert metadata["total_unblended_cost_USD"].value == str(
         sum(Decimal("1.25") * (d + 1) * 2 + 1 for d in range(10))
     )
+
+
+def run(database_url, encryption_key, ids, start, days, **kwargs) -> dg.ExecuteInProcessResult:
+    with dg.instance_for_test() as instance:
+        return materialize_range(
+            database_url,
+            encryption_key,
+            ids,
+            start,
+            start + dt.timedelta(days=days - 1),
+            instance,
+            **kwargs,
+        )
+
+
+def test_rerun_is_identical_and_restatement_updates_in_place(
+    aws: None, database_url: str, encryption_key: str, key_ring: KeyRing, connection
+) -> None:
+    account_id = add_account(connection, key_ring)
+    days = simple_days(START, 5, SERVICES)
+    queue_moto_pages(paginate(days, per_page=10))
+    assert run(database_url, encryption_key, [account_id], START, 5).success
+    first = table_rows(connection)
+
+    second = run(database_url, encryption_key, [account_id], START, 5)
+    assert table_rows(connection) == first
+    metadata = second.asset_materializations_for_node("cost_data")[0].metadata
+    assert metadata["rows_unchanged"].value == 10
+    assert metadata["rows_written"].value == 0
+
+    # AWS restates day 2's EC2 cost and drops day 5 entirely.
+    restated = simple_days(START, 4, SERVICES)
+    restated[1]["Groups"][0] = group("Amazon EC2", "BoxUsage:t3.micro", "99.5")
+    restated.append({**days[4], "Groups": []})
+    reset_moto_ce()
+    queue_moto_pages(paginate(restated, per_page=10))
+    third = run(database_url, encryption_key, [account_id], START, 5)
+    rows = table_rows(connection)
+    assert len(rows) == 8
+    ec2_day2 = [r for r in rows if r[1] == START + dt.timedelta(days=1) and r[2] == "Amazon EC2"]
+    assert [r[4] for r in ec2_day2] == [Decimal("99.5")]
+    metadata = third.asset_materializations_for_node("cost_data")[0].metadata
+    assert (metadata["rows_restated"].value, metadata["rows_removed"].value) == (1, 2)
+    count = connection.execute(
+        "SELECT count(*), count(DISTINCT (date, service, usage_type)) FROM cost_data"
+    ).fetchone()
+    assert count == (8, 8)
+
+
+def test_failure_between_delete_and_insert_keeps_old_rows(
+    aws: None, database_url: str, encryption_key: str, key_ring: KeyRing, connection
+) -> None:
+    account_id = add_account(connection, key_ring)
+    queue_moto_pages(paginate(simple_days(START, 3, SERVICES), per_page=10))
+    assert run(database_url, encryption_key, [account_id], START, 3).success
+    before = table_rows(connection)
+
+    restated = simple_days(START, 3, SERVICES, base="7")
+    reset_moto_ce()
+    queue_moto_pages(paginate(restated, per_page=10))
+    # A real fault inside the load transaction: inserts fail after the window's delete ran.
+    connection.execute(
+        """
+        CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'disk full (simulated)'; END $$;
+        CREATE TRIGGER fail_insert BEFORE INSERT ON cost_data
+        FOR EACH STATEMENT EXECUTE FUNCTION fail_insert();
+        """
+    )
+    result = run(database_url, encryption_key, [account_id], START, 3, raise_on_error=False)
+    assert not result.success
+    assert table_rows(connection) == before
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "DatabaseError" in failure.step_failure_data.user_failure_data.description
+    assert "old rows are intact" in failure.step_failure_data.user_failure_data.description
+
+
+def test_two_accounts_in_one_run_each_get_their_own_rows(
+    aws: None, database_url: str, encryption_key: str, key_ring: KeyRing, connection
+) -> None:
+    first = add_account(connection, key_ring, tenant="tenant-a")
+    second = add_account(connection, key_ring, tenant="tenant-b")
+    # Both accounts share moto's default AWS account, so both requests read the same queue;
+    # identical request bodies get identical answers, as Cost Explorer would for one payer.
+    queue_moto_pages(paginate(simple_days(START, 4, SERVICES), per_page=10))
+    result = run(database_url, encryption_key, [first, second], START, 4)
+    assert result.success
+    per_account = dict(
+        connection.execute(
+            "SELECT tenant_id || ':' || cloud_account_id::text, count(*) FROM cost_data GROUP BY 1"
+        ).fetchall()
+    )
+    assert per_account == {f"tenant-a:{first}": 8, f"tenant-b:{second}": 8}
+    metadata = result.asset_materializations_for_node("cost_data")[0].metadata
+    assert metadata["accounts"].value == 2
+    assert metadata["paid_ce_requests"].value == 2
+
+
+def test_data_unavailable_deletes_nothing(
+    aws: None, database_url: str, encryption_key: str, key_ring: KeyRing, connection, monkeypatch
+) -> None:
+    account_id = add_account(connection, key_ring)
+    queue_moto_pages(paginate(simple_days(START, 2, SERVICES), per_page=10))
+    assert run(database_url, encryption_key, [account_id], START, 2).success
+    before = table_rows(connection)
+
+    from botocore.exceptions import ClientError
+
+    def unavailable(self, **kwargs):
+        raise ClientError(
+            {"Error": {"Code": "DataUnavailableException", "Message": "no data"}},
+            "GetCostAndUsage",
+        )
+
+    from moto.ce.responses import CostExplorerResponse
+
+    monkeypatch.setattr(CostExplorerResponse, "get_cost_and_usage", unavailable, raising=False)
+    result = run(database_url, encryption_key, [account_id], START, 2, raise_on_error=False)
+    assert table_rows(connection) == before
+    assert result.success
