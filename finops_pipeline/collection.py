@@ -18,6 +18,7 @@ import psycopg
 from finops_pipeline.credentials import Credentials
 from finops_pipeline.db.accounts import CloudAccount, get_accounts
 from finops_pipeline.db.cost_loader import WindowLoadStats, replace_cost_window
+from finops_pipeline.db.sync_runs import AccountRunOutcome
 from finops_pipeline.errors import FinopsError
 from finops_pipeline.normalise import check_rows_within_window, normalise_cost_rows
 from finops_pipeline.partition_keys import DateRange
@@ -47,6 +48,7 @@ class AccountFailure:
     """Why one account failed; the message is safe to show and store."""
 
     account_id: str
+    tenant_id: str
     error_type: str
     message: str
     permanent: bool
@@ -72,6 +74,39 @@ class CollectionReport:
     @property
     def rows_written(self) -> int:
         return sum(window.load.rows_written for window in self.windows if window.load)
+
+    def account_outcomes(self, run_id: str) -> list[AccountRunOutcome]:
+        """One outcome per account: success with its rows and range, or the failure."""
+        outcomes: dict[str, AccountRunOutcome] = {}
+        for window in self.windows:
+            previous = outcomes.get(window.account_id)
+            load = window.load
+            outcomes[window.account_id] = AccountRunOutcome(
+                cloud_account_id=window.account_id,
+                tenant_id=window.tenant_id,
+                run_id=run_id,
+                status="success",
+                rows_written=(previous.rows_written if previous else 0)
+                + (load.rows_written if load else 0),
+                rows_in_window=(previous.rows_in_window if previous else 0)
+                + (load.rows_in_window if load else 0),
+                paid_requests=(previous.paid_requests if previous else 0) + window.paid_requests,
+                range_start=min(window.window.start, previous.range_start)
+                if previous and previous.range_start
+                else window.window.start,
+                range_end=max(window.window.end, previous.range_end)
+                if previous and previous.range_end
+                else window.window.end,
+            )
+        for failure in self.failures:
+            outcomes[failure.account_id] = AccountRunOutcome(
+                cloud_account_id=failure.account_id,
+                tenant_id=failure.tenant_id,
+                run_id=run_id,
+                status="failed",
+                error=f"{failure.error_type}: {failure.message}",
+            )
+        return list(outcomes.values())
 
     def load_totals(self) -> dict[str, int]:
         totals = {"inserted": 0, "restated": 0, "removed": 0, "unchanged": 0}
@@ -149,6 +184,7 @@ def collect_costs(
             report.failures.append(
                 AccountFailure(
                     account_id=account.id,
+                    tenant_id=account.tenant_id,
                     error_type=type(error).__name__,
                     message=str(error),
                     permanent=error.permanent,

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from finops_pipeline.collection import CollectionReport, collect_costs
+from finops_pipeline.db.sync_runs import record_outcomes
 from finops_pipeline.partition_keys import ranges_by_account
 from finops_pipeline.partitions import account_daily_partitions
 from finops_pipeline.resources.cost_explorer import AwsCostExplorerResource
@@ -50,6 +51,9 @@ def cost_data(
             collectors={aws_cost_explorer.provider: aws_cost_explorer},
             run_id=context.run.run_id,
         )
+        # Recorded by the run itself, so the last-sync sensors know each account's outcome
+        # even when one account of a range run failed and the others loaded.
+        record_outcomes(connection, report.account_outcomes(context.run.run_id))
     metadata = report_metadata(report)
     if report.failures:
         lines = [f"- {f.account_id}: {f.error_type}: {f.message}" for f in report.failures]

@@ -43,6 +43,26 @@ def upgrade() -> None:
         """
     )
     op.execute("CREATE INDEX cloud_accounts_tenant_idx ON cloud_accounts (tenant_id)")
+    # One row per account and Dagster run: written by the run itself, then folded into
+    # cloud_accounts.last_sync_* by the run-status sensors. Keyed so re-processing is a no-op.
+    op.execute(
+        """
+        CREATE TABLE account_sync_runs (
+            cloud_account_id uuid NOT NULL,
+            run_id text NOT NULL,
+            tenant_id text NOT NULL,
+            status text NOT NULL CHECK (status IN ('success', 'failed')),
+            rows_written bigint NOT NULL DEFAULT 0,
+            rows_in_window bigint NOT NULL DEFAULT 0,
+            paid_requests integer NOT NULL DEFAULT 0,
+            range_start date,
+            range_end date,
+            error text,
+            recorded_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (cloud_account_id, run_id)
+        )
+        """
+    )
     # No foreign key to cloud_accounts: removing an account keeps its cost history.
     op.execute(
         """
@@ -70,5 +90,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE account_sync_runs")
     op.execute("DROP TABLE cost_data")
     op.execute("DROP TABLE cloud_accounts")
