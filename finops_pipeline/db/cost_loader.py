@@ -92,8 +92,15 @@ def replace_cost_window(
             if not (row and row[0]):
                 _copy_rows(cursor, "cost_data", rows, run_id=run_id)
                 return WindowLoadStats(inserted=len(rows), restated=0, removed=0, unchanged=0)
+            # Right after a bulk load the window's statistics are stale (often "1 row"), and
+            # the planner then picks a nested-loop anti-join that rescans staging per row:
+            # quadratic. Hash joins are right for every window size here.
+            cursor.execute("SET LOCAL enable_nestloop = off")
             cursor.execute(_CREATE_STAGING)
             _copy_rows(cursor, _STAGING, rows, run_id=None)
+            # Without statistics the planner assumes a tiny temp table and may pick nested
+            # loops, which turn the anti-joins below quadratic.
+            cursor.execute(f"ANALYZE {_STAGING}")
             cursor.execute(_DELETE_CHANGED_OR_VANISHED, window)
             deleted = cursor.fetchone()
             restated, removed = (deleted[0], deleted[1]) if deleted else (0, 0)
@@ -155,17 +162,23 @@ _DELETE_CHANGED_OR_VANISHED = f"""
           )
         RETURNING {", ".join(f"c.{col}" for col in COST_KEY_COLUMNS)}
     )
-    SELECT
-        count(*) FILTER (WHERE EXISTS (SELECT 1 FROM {_STAGING} s WHERE {_KEY_MATCH})),
-        count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {_STAGING} s WHERE {_KEY_MATCH}))
-    FROM deleted c
+    -- A LEFT JOIN (hashed) rather than per-row EXISTS, which would rescan staging per row.
+    SELECT count(s.service), count(*) - count(s.service)
+    FROM deleted c LEFT JOIN {_STAGING} s ON {_KEY_MATCH}
 """
 
+# The window filter on c lets the planner use the unique index for just this window instead of
+# scanning all of cost_data.
 _INSERT_MISSING = f"""
     INSERT INTO cost_data ({", ".join(COST_COLUMNS)}, run_id)
     SELECT {", ".join(f"s.{c}" for c in COST_COLUMNS)}, %(run_id)s
     FROM {_STAGING} s
-    WHERE NOT EXISTS (SELECT 1 FROM cost_data c WHERE {_KEY_MATCH})
+    WHERE NOT EXISTS (
+        SELECT 1 FROM cost_data c
+        WHERE c.tenant_id = %(tenant_id)s AND c.cloud_account_id = %(cloud_account_id)s
+          AND c.date BETWEEN %(start)s AND %(end)s AND c.provider = %(provider)s
+          AND {_KEY_MATCH}
+    )
 """
 
 
