@@ -320,9 +320,12 @@ class RoleSessionCredentials(DeferredRefreshableCredentials):
         return super().refresh_needed(refresh_in)
 
     def _protected_refresh(self, is_mandatory: bool) -> None:
-        # A forced refresh must not be swallowed as "advisory": the old token is known dead.
-        super()._protected_refresh(is_mandatory=is_mandatory or self._force_refresh.is_set())
+        forced = self._force_refresh.is_set()
+        # Cleared first: botocore re-checks refresh_needed() after fetching, to catch sessions
+        # that arrive already expired. A forced refresh must not be swallowed as "advisory":
+        # the old token is known dead.
         self._force_refresh.clear()
+        super()._protected_refresh(is_mandatory=is_mandatory or forced)
         self.refresh_count += 1
 
 
@@ -331,8 +334,16 @@ def role_session_credentials(
     role: AwsRoleCredentials,
     *,
     duration_seconds: int = DEFAULT_ROLE_SESSION_SECONDS,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> RoleSessionCredentials:
-    """Refreshable credentials for ``role``; nothing is called until the first request."""
+    """Refreshable credentials for ``role``; nothing is called until the first request.
+
+    Args:
+        principal: The pipeline's own principal.
+        role: The role and external id.
+        duration_seconds: The session length asked of STS.
+        clock: The UTC clock botocore compares the expiry with (tests move it forward).
+    """
 
     def fetch() -> dict[str, Any]:
         assumed = assume_role(principal, role, duration_seconds=duration_seconds)["Credentials"]
@@ -347,7 +358,7 @@ def role_session_credentials(
             "expiry_time": expiration,
         }
 
-    return RoleSessionCredentials(fetch)
+    return RoleSessionCredentials(fetch, time_fetcher=clock)
 
 
 @dataclass
@@ -374,6 +385,7 @@ def session_for(
     principal: PipelinePrincipal | None,
     *,
     duration_seconds: int = DEFAULT_ROLE_SESSION_SECONDS,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> AwsSession:
     """A session for an account's decrypted credentials.
 
@@ -386,7 +398,7 @@ def session_for(
     if isinstance(credentials, AwsRoleCredentials):
         principal = _require_principal(principal, credentials.role_arn)
         refreshable = role_session_credentials(
-            principal, credentials, duration_seconds=duration_seconds
+            principal, credentials, duration_seconds=duration_seconds, clock=clock
         )
         return AwsSession(_explicit_session(refreshable), refreshable)
     raise CredentialError(

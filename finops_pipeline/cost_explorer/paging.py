@@ -157,7 +157,15 @@ def translate_client_error(error: ClientError) -> ProviderError | CredentialErro
     """Map a botocore ClientError from Cost Explorer to a typed, secret-free error."""
     code = error.response.get("Error", {}).get("Code", "Unknown")
     operation = getattr(error, "operation_name", "GetCostAndUsage")
-    if code in _ACCESS_DENIED_CODES or code.startswith("InvalidClientTokenId"):
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    # A bare 403 (a proxy, a private endpoint, or an IAM-enforcing test double that answers
+    # without an error code) is a refusal too, and retrying it only repeats the refusal.
+    if (
+        code in _ACCESS_DENIED_CODES
+        or code.startswith("InvalidClientTokenId")
+        or code in {"AccessDenied", "403"}
+        or status == 403
+    ):
         return ProviderAccessDeniedError(
             f"AWS denied {operation} ({code}). Grant ce:GetCostAndUsage to the account's "
             "credentials or role, then run `finops accounts validate`."
