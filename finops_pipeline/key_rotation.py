@@ -18,7 +18,7 @@ from finops_pipeline.crypto import (
     encrypt,
     needs_reencryption,
 )
-from finops_pipeline.errors import CredentialError
+from finops_pipeline.errors import CredentialError, DatabaseError
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,29 @@ def rotate_credentials(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     report = RotationReport(current_key_id=key_id_hex(ring), dry_run=dry_run)
+    try:
+        _rotate_in_one_transaction(connection, ring, report, batch_size, dry_run)
+    except psycopg.Error as error:
+        raise DatabaseError(
+            f"Key rotation failed in the database ({type(error).__name__}); it runs as one "
+            "transaction, so no credential was changed. Fix the cause and run it again."
+        ) from None
+    logger.info(
+        "Key rotation: %d re-encrypted, %d already current, %d failed",
+        report.reencrypted,
+        report.already_current,
+        report.failed,
+    )
+    return report
+
+
+def _rotate_in_one_transaction(
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    report: RotationReport,
+    batch_size: int,
+    dry_run: bool,
+) -> None:
     last_id = "00000000-0000-0000-0000-000000000000"
     with connection.transaction():
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (_ROTATION_LOCK_KEY,))
@@ -121,13 +144,6 @@ def rotate_credentials(
                         "WHERE id = %s",
                         updates,
                     )
-    logger.info(
-        "Key rotation: %d re-encrypted, %d already current, %d failed",
-        report.reencrypted,
-        report.already_current,
-        report.failed,
-    )
-    return report
 
 
 def _reencrypt_batch(

@@ -125,6 +125,15 @@ def add_account(
         )
     if not name or not name.strip():
         raise ConfigurationError("The account name is empty; pass --name.")
+    # Check the input before the tenant (and its external id) is created, so bad input
+    # leaves the database untouched.
+    build_aws_credentials(
+        provider_account_id=provider_account_id,
+        access_key_id=access_key_id,
+        secret_access_key=secret_access_key,
+        role_arn=role_arn,
+        external_id="not-yet-known",
+    )
     external_id = ensure_tenant(connection, tenant_id) if role_arn else None
     credentials = build_aws_credentials(
         provider_account_id=provider_account_id,
