@@ -394,8 +394,11 @@ class RedactingFilter(logging.Filter):
         except Exception:
             # Mismatched args: keep everything visible for debugging, but redacted.
             message = f"{record.msg!s} (args: {record.args!r})"
-        record.msg = self.redact(message)
-        record.args = ()
+        redacted = self.redact(message)
+        # With no registered secrets and no AWS secret field, the message stays as it came.
+        if self._pattern is not None or redacted != message:
+            record.msg = redacted
+            record.args = ()
         if record.exc_info and not record.exc_text:
             # Formatters only render exc_info when exc_text is empty, so render it here to be
             # able to redact secrets quoted in exception messages.
