@@ -26,7 +26,7 @@ from finops_pipeline.db.tenants import (
     ensure_tenant,
     tenant_transaction,
 )
-from finops_pipeline.db.urls import to_libpq_url
+from finops_pipeline.db.urls import to_libpq_url, with_database
 
 pytestmark = pytest.mark.integration
 
@@ -278,3 +278,57 @@ def test_migration_is_repeatable_with_roles_already_present(
         (PIPELINE_ROLE, REPORTING_ROLE),
     ).fetchall()
     assert roles == [(PIPELINE_ROLE, False, False), (REPORTING_ROLE, False, False)]
+
+
+@pytest.fixture
+def owned_database(server_url: str) -> Iterator[tuple[str, str]]:
+    """A fresh database owned by a new non-superuser LOGIN role: (url, role)."""
+    suffix = uuid.uuid4().hex[:10]
+    role, name = f"finops_owner_{suffix}", f"finops_owned_{suffix}"
+    with psycopg.connect(to_libpq_url(server_url), autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"CREATE DATABASE {name} OWNER {role}")
+    url = with_database(server_url, name)
+    yield url, role
+    with psycopg.connect(to_libpq_url(server_url), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"DROP ROLE {role}")
+
+
+def owner_engine(url: str, role: str) -> sa.Engine:
+    conninfo = psycopg.conninfo.make_conninfo(to_libpq_url(url), user=role)
+    return sa.create_engine(
+        "postgresql+psycopg://", creator=lambda: psycopg.connect(conninfo), poolclass=sa.NullPool
+    )
+
+
+def test_a_non_superuser_owner_must_be_in_the_pipeline_role(
+    owned_database: tuple[str, str], server_url: str, key_ring: KeyRing
+) -> None:
+    url, role = owned_database
+    engine = owner_engine(url, role)
+    try:
+        # Without membership, and without the right to grant it, the migration stops with advice.
+        with pytest.raises(sa.exc.DBAPIError, match=f"must be a member of {PIPELINE_ROLE}"):
+            upgrade_database(engine)
+        assert current_revision(engine) is None  # one transaction: nothing was applied
+
+        with psycopg.connect(to_libpq_url(server_url), autocommit=True) as admin:
+            admin.execute(f"GRANT {PIPELINE_ROLE} TO {role}")
+        upgrade_database(engine)
+        with psycopg_connection(engine) as owner:
+            assert owner.execute(
+                "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+            ).fetchone() == (False, False)
+            seed(owner, key_ring)  # the owner writes every tenant, as the pipeline must
+            assert visible(owner)["cost_data"] == {"tenant-a", "tenant-b"}
+
+        with psycopg.connect(to_libpq_url(server_url), autocommit=True) as admin:
+            admin.execute(f"REVOKE {PIPELINE_ROLE} FROM {role}")
+        with psycopg_connection(engine) as owner:
+            # FORCE ROW LEVEL SECURITY: the owner itself now sees no tenant's rows.
+            assert visible(owner)["cost_data"] == set()
+            with tenant_transaction(owner, "tenant-b"):
+                assert visible(owner)["cost_data"] == {"tenant-b"}
+    finally:
+        engine.dispose()

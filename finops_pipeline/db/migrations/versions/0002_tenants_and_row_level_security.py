@@ -83,6 +83,28 @@ def upgrade() -> None:
         )
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {PIPELINE_ROLE}")
 
+    # FORCE makes the tables' owner (the role running this migration, usually the pipeline's
+    # own login) obey the policies; a superuser skips them anyway. Anyone else must be in
+    # finops_pipeline or the pipeline would silently see no accounts at all.
+    op.execute(
+        f"""
+        DO $$
+        BEGIN
+            IF NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user)
+               AND NOT pg_has_role(current_user, '{PIPELINE_ROLE}', 'MEMBER') THEN
+                BEGIN
+                    EXECUTE format('GRANT {PIPELINE_ROLE} TO %I', current_user);
+                EXCEPTION WHEN insufficient_privilege THEN
+                    RAISE EXCEPTION 'role % must be a member of {PIPELINE_ROLE} to run the '
+                        'pipeline under row-level security', current_user
+                        USING HINT = 'As a superuser: GRANT {PIPELINE_ROLE} TO '
+                            || quote_ident(current_user) || '; then run finops db upgrade again.';
+                END;
+            END IF;
+        END
+        $$
+        """
+    )
     op.execute(f"GRANT USAGE ON SCHEMA public TO {PIPELINE_ROLE}, {REPORTING_ROLE}")
     op.execute(f"GRANT SELECT ON cost_data, account_sync_runs TO {REPORTING_ROLE}")
     # Column grants: dashboards never need the ciphertext or the external id.
