@@ -207,3 +207,43 @@ def test_permanent_failures_are_not_retried_and_throttling_is(
 def create_user_key_of(connection: psycopg.Connection, account_id: str, ring: KeyRing) -> str:
     account = get_account(connection, account_id)
     return decrypt_account_credentials(account, ring).access_key_id
+
+
+def test_a_blob_copied_from_another_tenants_row_does_not_decrypt(
+    aws: None,
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+) -> None:
+    """Someone with write access to the table moves tenant A's credentials onto B's account."""
+    victim, _ = keys_account(connection, key_ring, "victim", "123456789012", CE_READ_POLICY)
+    thief, _ = keys_account(connection, key_ring, "thief", "123456789013", None)
+    connection.execute(
+        "UPDATE cloud_accounts SET credentials_encrypted = "
+        "(SELECT credentials_encrypted FROM cloud_accounts WHERE id = %s) WHERE id = %s",
+        (victim, thief),
+    )
+    queue_moto_pages(paginate(simple_days(START, 1, SERVICES), per_page=10))
+    with dg.instance_for_test() as instance, enable_iam_authentication():
+        instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, [victim, thief])
+        result = dg.materialize(
+            [cost_data],
+            instance=instance,
+            resources={
+                "postgres": PostgresResource(database_url=database_url),
+                "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
+                "aws_cost_explorer": AwsCostExplorerResource(),
+            },
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: account_date_key(victim, START),
+                ASSET_PARTITION_RANGE_END_TAG: account_date_key(thief, START),
+            },
+            raise_on_error=False,
+        )
+    outcomes = {o.cloud_account_id: o for o in outcomes_for_run(connection, result.run_id)}
+    assert outcomes[victim].status == "success"
+    assert outcomes[thief].status == "failed"
+    assert outcomes[thief].error.startswith("TamperedCiphertextError: ")
+    tenants = connection.execute("SELECT DISTINCT tenant_id FROM cost_data").fetchall()
+    assert tenants == [("tenant-victim",)]
