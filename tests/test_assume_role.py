@@ -281,3 +281,26 @@ def test_expired_session_mid_pagination_restarts_cleanly_in_a_real_run(
     assert assume_role_calls(role_arn) == 2  # the expiry forced a fresh session
     (outcome,) = outcomes_for_run(connection, result.run_id)
     assert outcome.status == "success" and outcome.paid_requests == 4
+
+
+def test_one_role_session_serves_all_of_an_accounts_ranges_in_a_run(
+    aws: None, connection: psycopg.Connection, key_ring: KeyRing
+) -> None:
+    from finops_pipeline.db.accounts import get_account
+    from finops_pipeline.onboarding import decrypt_account_credentials
+    from finops_pipeline.partition_keys import DateRange
+
+    user, _ = create_pipeline_principal()
+    account_id, role_arn, _ = onboard_role(connection, key_ring, pipeline_arn=user.arn)
+    account = get_account(connection, account_id)
+    credentials = decrypt_account_credentials(account, key_ring)
+    resource = AwsCostExplorerResource(
+        pipeline_access_key_id=user.access_key_id,
+        pipeline_secret_access_key=user.secret_access_key,
+    )
+    with enable_iam_authentication():
+        for offset in (0, 5):
+            day = START + dt.timedelta(days=offset)
+            fetched = resource.fetch_daily_costs(account, credentials, DateRange(day, day))
+            assert fetched.paid_requests == 1
+    assert assume_role_calls(role_arn) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from finops_pipeline.aws_roles import (
     DEFAULT_ROLE_SESSION_SECONDS,
@@ -18,7 +18,7 @@ from finops_pipeline.cost_explorer.client import client_config
 from finops_pipeline.cost_explorer.paging import fetch_all_pages
 from finops_pipeline.cost_explorer.parsing import parse_cost_pages
 from finops_pipeline.cost_explorer.request import build_daily_cost_request
-from finops_pipeline.credentials import Credentials
+from finops_pipeline.credentials import AwsRoleCredentials, Credentials
 from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.partition_keys import DateRange
 from finops_pipeline.providers import FetchedCosts
@@ -75,6 +75,10 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
     )
     role_session_seconds: int = Field(default=DEFAULT_ROLE_SESSION_SECONDS, ge=900, le=43200)
 
+    # One role session per account for the life of the run, so an account's several date
+    # ranges share one AssumeRole (botocore refreshes it as needed).
+    _role_sessions: dict[tuple[str, str], AwsSession] = PrivateAttr(default_factory=dict)
+
     def principal(self) -> PipelinePrincipal | None:
         """The pipeline's own AWS principal, or None when none is configured."""
         return pipeline_principal(
@@ -94,6 +98,14 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
         """A ``ce`` client for this account's credentials."""
         return self._client(account, self.session_for(credentials))
 
+    def _session_for_account(self, account: CloudAccount, credentials: Credentials) -> AwsSession:
+        if not isinstance(credentials, AwsRoleCredentials):
+            return self.session_for(credentials)
+        key = (account.id, credentials.role_arn)
+        if key not in self._role_sessions:
+            self._role_sessions[key] = self.session_for(credentials)
+        return self._role_sessions[key]
+
     def _client(self, account: CloudAccount, session: AwsSession) -> Any:
         return session.client(
             "ce",
@@ -105,7 +117,7 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
         self, account: CloudAccount, credentials: Credentials, window: DateRange
     ) -> FetchedCosts:
         """One paged DAILY query, grouped by SERVICE and USAGE_TYPE, for the whole window."""
-        session = self.session_for(credentials)
+        session = self._session_for_account(account, credentials)
         client = self._client(account, session)
         request = build_daily_cost_request(
             window.start,
