@@ -286,3 +286,64 @@ def test_keys_generate_and_rotate(
 
     wrong = finops(env, "keys", "rotate", ENCRYPTION_KEY=generate_key())
     assert wrong.exit_code == 1 and "WrongKeyError" in wrong.stderr
+
+
+def test_role_onboarding_round_trip_with_the_printed_trust_policy(
+    env: dict[str, str], connection: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Add a role, create it in AWS from exactly what was printed, validate; then an unsafe one."""
+    from tests.aws_iam import (
+        CUSTOMER_ACCOUNT,
+        create_customer_role,
+        create_pipeline_principal,
+        iam_client,
+        simulate_sts_trust,
+    )
+
+    simulate_sts_trust(monkeypatch)
+    with mock_aws():
+        pipeline_user, _ = create_pipeline_principal()
+        pipeline_env = {
+            **env,
+            "FINOPS_PIPELINE_AWS_ACCESS_KEY_ID": pipeline_user.access_key_id,
+            "FINOPS_PIPELINE_AWS_SECRET_ACCESS_KEY": pipeline_user.secret_access_key,
+        }
+        role_arn = f"arn:aws:iam::{CUSTOMER_ACCOUNT}:role/finops-reader"
+        added = finops(
+            pipeline_env,
+            "accounts", "add", "--tenant", "acme", "--name", "prod",
+            "--account-number", CUSTOMER_ACCOUNT, "--role-arn", role_arn,
+        )  # fmt: skip
+        assert added.exit_code == 0, added.stderr
+        account_id = added.stdout.strip()
+        printed_trust = added.stderr.split("trust policy for the role:\n")[1].split("\n\n")[0]
+        printed_permissions = added.stderr.split("permission policy for the role:\n")[1]
+        printed_permissions = printed_permissions.split("\n\n")[0]
+        # No --pipeline-principal-arn: the ARN came from GetCallerIdentity of our principal.
+        assert json.loads(printed_trust)["Statement"][0]["Principal"] == {"AWS": pipeline_user.arn}
+        # The customer creates the role from what was printed, verbatim.
+        iam = iam_client(CUSTOMER_ACCOUNT)
+        iam.create_role(RoleName="finops-reader", AssumeRolePolicyDocument=printed_trust)
+        iam.put_role_policy(
+            RoleName="finops-reader", PolicyName="finops", PolicyDocument=printed_permissions
+        )
+        unsafe_arn = create_customer_role(
+            "too-trusting", pipeline_arn=pipeline_user.arn, external_id=None
+        )
+        unsafe = finops(
+            pipeline_env,
+            "accounts", "add", "--tenant", "other-tenant", "--name", "other",
+            "--account-number", CUSTOMER_ACCOUNT, "--role-arn", unsafe_arn,
+        )  # fmt: skip
+        assert unsafe.exit_code == 0, unsafe.stderr
+        with enable_iam_authentication():
+            good = finops(pipeline_env, "accounts", "validate", account_id)
+            bad = finops(pipeline_env, "accounts", "validate", unsafe.stdout.strip())
+    assert good.exit_code == 0, good.output
+    assert "ok   external_id_required" in good.stdout
+    assert "paid Cost Explorer requests: 1 ($0.01)" in good.stdout
+    assert bad.exit_code == 1
+    assert "FAIL external_id_required" in bad.stdout and "account disabled" in bad.stderr
+    status = dict(connection.execute("SELECT id::text, status FROM cloud_accounts").fetchall())
+    assert status == {account_id: "active", unsafe.stdout.strip(): "disabled"}
+    assert pipeline_user.secret_access_key not in good.output + bad.output
