@@ -37,6 +37,18 @@ MASK = "********"
 #: Shorter values would redact ordinary words and numbers all over the logs.
 MIN_SECRET_LENGTH = 6
 
+# Credentials AWS generates (AssumeRole session keys) are logged by botocore at DEBUG before
+# our code sees them (boto/botocore issue 2626), so they cannot be registered by value in time.
+# Mask them by field name instead, in XML bodies, JSON bodies and Python dict reprs.
+_AWS_SECRET_FIELDS = (
+    "SecretAccessKey|SessionToken|secret_access_key|aws_secret_access_key|session_token"
+    "|aws_session_token|X-Amz-Security-Token"
+)
+_FIELD_PATTERNS = (
+    re.compile(rf"(<(?:{_AWS_SECRET_FIELDS})>)[^<]*(</)"),
+    re.compile(rf"""((?:{_AWS_SECRET_FIELDS})["']?\s*[:=]\s*b?["'])[^"']*(["'])"""),
+)
+
 
 # --- Secret --------------------------------------------------------------------------------
 
@@ -359,8 +371,12 @@ class RedactingFilter(logging.Filter):
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every registered secret replaced by the mask."""
+        if not text:
+            return text
+        for field_pattern in _FIELD_PATTERNS:
+            text = field_pattern.sub(rf"\g<1>{MASK}\g<2>", text)
         pattern = self._pattern
-        if pattern is None or not text:
+        if pattern is None:
             return text
         return pattern.sub(MASK, text)
 
@@ -373,15 +389,16 @@ class RedactingFilter(logging.Filter):
         Returns:
             Always True: redaction never suppresses a record.
         """
-        if self._pattern is None:
-            return True
         try:
             message = record.getMessage()
         except Exception:
             # Mismatched args: keep everything visible for debugging, but redacted.
             message = f"{record.msg!s} (args: {record.args!r})"
-        record.msg = self.redact(message)
-        record.args = ()
+        redacted = self.redact(message)
+        # With no registered secrets and no AWS secret field, the message stays as it came.
+        if self._pattern is not None or redacted != message:
+            record.msg = redacted
+            record.args = ()
         if record.exc_info and not record.exc_text:
             # Formatters only render exc_info when exc_text is empty, so render it here to be
             # able to redact secrets quoted in exception messages.

@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from finops_pipeline.errors import (
     BillExpiredError,
+    CredentialError,
     PaginationRestartError,
     ProviderAccessDeniedError,
     ProviderDataError,
@@ -34,6 +35,9 @@ _ACCESS_DENIED_CODES = frozenset(
     {"AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"}
 )
 _MAX_PAGES = 10_000
+#: "The session credentials expired", across AWS protocols. Pages fetched with the old session
+#: are discarded and the sequence restarts with fresh credentials, never mixing the two.
+EXPIRED_TOKEN_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
 
 
 @dataclass
@@ -51,6 +55,7 @@ def fetch_all_pages(
     request: dict[str, Any],
     *,
     max_restarts: int = CE_MAX_PAGINATION_RESTARTS,
+    on_expired_credentials: Callable[[], bool] | None = None,
 ) -> PagedCostResponse:
     """Call ``call(**request)`` and follow ``NextPageToken`` until the last page.
 
@@ -62,6 +67,9 @@ def fetch_all_pages(
         call: ``ce_client.get_cost_and_usage`` or anything with its contract.
         request: The request without ``NextPageToken``; it is sent unchanged on every page.
         max_restarts: How many times to start over after a pagination error.
+        on_expired_credentials: Called when AWS says the session expired; returns True if it
+            renewed the credentials (an assumed role), so the sequence can restart. Without
+            it, or when it returns False, expiry is a permanent :class:`CredentialError`.
 
     Returns:
         The pages in order, with counts of paid requests and restarts.
@@ -72,6 +80,7 @@ def fetch_all_pages(
         ProviderThrottledError: still throttled after botocore's retries.
         PaginationRestartError: pagination kept failing after ``max_restarts`` restarts.
         ProviderDataError: the pagination token looped.
+        CredentialError: the credentials expired and cannot be renewed.
     """
     result = PagedCostResponse()
     for attempt in range(max_restarts + 1):
@@ -109,6 +118,21 @@ def fetch_all_pages(
                     max_restarts + 1,
                 )
                 continue
+            if (
+                code in EXPIRED_TOKEN_CODES
+                and on_expired_credentials is not None
+                and on_expired_credentials()
+            ):
+                result.restarts += 1
+                logger.warning(
+                    "The AWS session expired at page %d (%s); renewed it, restarting from the "
+                    "first page (attempt %d of %d)",
+                    len(pages) + 1,
+                    code,
+                    attempt + 1,
+                    max_restarts + 1,
+                )
+                continue
             if code == "DataUnavailableException":
                 result.data_unavailable = True
                 result.pages = []
@@ -129,14 +153,27 @@ def fetch_all_pages(
     )
 
 
-def translate_client_error(error: ClientError) -> ProviderError:
+def translate_client_error(error: ClientError) -> ProviderError | CredentialError:
     """Map a botocore ClientError from Cost Explorer to a typed, secret-free error."""
     code = error.response.get("Error", {}).get("Code", "Unknown")
     operation = getattr(error, "operation_name", "GetCostAndUsage")
-    if code in _ACCESS_DENIED_CODES or code.startswith("InvalidClientTokenId"):
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    # A bare 403 (a proxy, a private endpoint, or an IAM-enforcing test double that answers
+    # without an error code) is a refusal too, and retrying it only repeats the refusal.
+    if (
+        code in _ACCESS_DENIED_CODES
+        or code.startswith("InvalidClientTokenId")
+        or code in {"AccessDenied", "403"}
+        or status == 403
+    ):
         return ProviderAccessDeniedError(
             f"AWS denied {operation} ({code}). Grant ce:GetCostAndUsage to the account's "
             "credentials or role, then run `finops accounts validate`."
+        )
+    if code in EXPIRED_TOKEN_CODES:
+        return CredentialError(
+            f"AWS says the account's session token has expired ({code}). Stored session "
+            "tokens cannot be renewed: register a long-lived access key or an IAM role."
         )
     if code == "BillExpirationException":
         return BillExpiredError(

@@ -33,6 +33,11 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
             previous_keys=_env_var_if_set("ENCRYPTION_KEYS_PREVIOUS"),
         ),
         "aws_cost_explorer": AwsCostExplorerResource(
-            endpoint_url=os.environ.get("FINOPS_CE_ENDPOINT_URL") or None
+            endpoint_url=os.environ.get("FINOPS_CE_ENDPOINT_URL") or None,
+            # The pipeline's own principal, used only to assume customers' roles.
+            pipeline_access_key_id=_env_var_if_set("FINOPS_PIPELINE_AWS_ACCESS_KEY_ID"),
+            pipeline_secret_access_key=_env_var_if_set("FINOPS_PIPELINE_AWS_SECRET_ACCESS_KEY"),
+            pipeline_session_token=_env_var_if_set("FINOPS_PIPELINE_AWS_SESSION_TOKEN"),
+            sts_endpoint_url=os.environ.get("FINOPS_STS_ENDPOINT_URL") or None,
         ),
     }

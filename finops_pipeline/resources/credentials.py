@@ -10,6 +10,7 @@ from finops_pipeline.credentials import (
     AwsRoleCredentials,
     Credentials,
     deserialize_credentials,
+    install_redaction,
     register_secrets,
 )
 from finops_pipeline.crypto import KeyRing, decrypt
@@ -36,6 +37,8 @@ class CredentialDecryptor(dg.ConfigurableResource):
     _ring: KeyRing | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # The redaction backstop must be on in every run process, not only under the CLI.
+        install_redaction()
         self._ring = load_key_ring(self.encryption_key, self.previous_keys)
 
     @property
