@@ -177,7 +177,10 @@ def scheduled_window(
         # The run on the day after the last success would have started here; everything since
         # was missed (the daemon was down, or runs failed).
         last_day = last_success_at.astimezone(dt.UTC).date()
-        gap_start = last_day - dt.timedelta(days=policy.restatement_days - 1)
+        missed_end = last_complete_day(
+            last_day + dt.timedelta(days=1), include_today=policy.include_today
+        )
+        gap_start = missed_end - dt.timedelta(days=policy.restatement_days - 1)
         if gap_start < start:
             start = gap_start
             reasons.append(f"gap since the last successful sync on {last_day}")
