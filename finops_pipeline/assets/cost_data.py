@@ -6,6 +6,7 @@ import dagster as dg
 
 from finops_pipeline.collection import CollectionReport, collect_costs
 from finops_pipeline.db.sync_runs import outcomes_for_run, record_outcomes
+from finops_pipeline.errors import FinopsError
 from finops_pipeline.partition_keys import ranges_by_account
 from finops_pipeline.partitions import account_daily_partitions
 from finops_pipeline.resources.cost_explorer import AwsCostExplorerResource
@@ -60,13 +61,21 @@ def cost_data(
         sum(len(ranges) for ranges in account_ranges.values()),
     )
     with postgres.connection() as connection:
-        report = collect_costs(
-            account_ranges,
-            connection=connection,
-            decrypt=credential_decryptor.decrypt_credentials,
-            collectors={aws_cost_explorer.provider: aws_cost_explorer},
-            run_id=context.run.run_id,
-        )
+        try:
+            report = collect_costs(
+                account_ranges,
+                connection=connection,
+                decrypt=credential_decryptor.decrypt_credentials,
+                collectors={aws_cost_explorer.provider: aws_cost_explorer},
+                run_id=context.run.run_id,
+            )
+        except FinopsError as error:
+            # Errors before any account ran (an account removed since the run was queued):
+            # the retry policy must not repeat a permanent one.
+            raise dg.Failure(
+                description=f"{type(error).__name__}: {error}",
+                allow_retries=not error.permanent,
+            ) from error
         # Recorded by the run itself, so the last-sync sensors know each account's outcome
         # even when one account of a range run failed and the others loaded.
         record_outcomes(connection, report.account_outcomes(context.run.run_id))
