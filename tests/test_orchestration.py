@@ -523,3 +523,32 @@ def test_schedule_re_reads_the_previous_month_until_it_is_final(
         instance, database_url, encryption_key, range_tags(a, a, dt.date(2025, 3, 29), march_end)
     ).success
     assert starts(dt.date(2025, 4, 2)) == {a: dt.date(2025, 3, 30), b: dt.date(2025, 3, 30)}
+
+
+def test_run_failing_before_any_account_is_recorded_from_its_partition_tags(
+    aws: None,
+    instance: dg.DagsterInstance,
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+) -> None:
+    a = add_account(connection, key_ring, "tenant-a")
+    b = add_account(connection, key_ring, "tenant-b")
+    gone = add_account(connection, key_ring, "tenant-gone")
+    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, [a, b, gone])
+    # The account is deleted after its partition was added (before the sensor's next tick).
+    connection.execute("DELETE FROM cloud_accounts WHERE id = %s", (gone,))
+    result = run_range(
+        instance, database_url, encryption_key, range_tags(a, gone, START, START + dt.timedelta(1))
+    )
+    assert not result.success
+    # AccountNotFoundError is permanent: no step retry.
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert connection.execute("SELECT count(*) FROM account_sync_runs").fetchone() == (0,)
+
+    record_sync(instance, database_url, result)
+    for account in (a, b):
+        state = last_sync(connection, account)
+        assert (state["status"], state["run_id"], state["at"]) == ("failed", result.run_id, None)
+        assert "AccountNotFoundError" in state["error"]
