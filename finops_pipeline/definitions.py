@@ -9,6 +9,12 @@ import dagster as dg
 
 from finops_pipeline.assets import cost_data
 from finops_pipeline.resources import default_resources
+from finops_pipeline.schedules import daily_cost_sync
+from finops_pipeline.sensors import (
+    cloud_accounts_sensor,
+    last_sync_failure_sensor,
+    last_sync_success_sensor,
+)
 
 cost_data_job = dg.define_asset_job(
     "cost_data_job",
@@ -19,5 +25,11 @@ cost_data_job = dg.define_asset_job(
 defs = dg.Definitions(
     assets=[cost_data],
     jobs=[cost_data_job],
+    schedules=[daily_cost_sync],
+    sensors=[cloud_accounts_sensor, last_sync_success_sensor, last_sync_failure_sensor],
     resources=default_resources(),
+    # A cost_data run is one step; the default multiprocess executor would start a second
+    # Python process per run (~10-20 s each on 2 cores) for nothing. Parallelism comes from
+    # running many runs at once, within the limits in deploy/dagster.yaml.
+    executor=dg.in_process_executor,
 )

@@ -22,6 +22,8 @@ for _name in ("DATABASE_URL", "ENCRYPTION_KEY", "ENCRYPTION_KEYS_PREVIOUS", "AWS
     os.environ.pop(_name, None)
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing-ambient-not-used")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing-ambient-not-used")
+# Step retries keep their count and backoff, without the production delay between attempts.
+os.environ.setdefault("FINOPS_RETRY_DELAY_SECONDS", "0")
 
 # Under /var/tmp, whose parents are world-traversable, so the embedded server opens no folder.
 EMBEDDED_TEST_HOME = Path(f"/var/tmp/finops-tests-{os.getuid()}")

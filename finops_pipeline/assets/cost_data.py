@@ -1,14 +1,18 @@
 """The ``cost_data`` asset: daily cloud costs per account, loaded idempotently."""
 
+import os
+
 import dagster as dg
 
 from finops_pipeline.collection import CollectionReport, collect_costs
-from finops_pipeline.db.sync_runs import record_outcomes
+from finops_pipeline.db.sync_runs import outcomes_for_run, record_outcomes
+from finops_pipeline.errors import FinopsError
 from finops_pipeline.partition_keys import ranges_by_account
 from finops_pipeline.partitions import account_daily_partitions
 from finops_pipeline.resources.cost_explorer import AwsCostExplorerResource
 from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.postgres import PostgresResource
+from finops_pipeline.retries import retry_policy_from_env
 from finops_pipeline.settings import CE_PRICE_PER_REQUEST_USD
 
 COST_EXPLORER_POOL = "cost_explorer"
@@ -18,6 +22,9 @@ COST_EXPLORER_POOL = "cost_explorer"
     partitions_def=account_daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=COST_EXPLORER_POOL,
+    # Transient failures (throttling, a dropped connection) retry with exponential backoff and
+    # jitter; permanent ones raise Failure(allow_retries=False) below and are not retried.
+    retry_policy=retry_policy_from_env(os.environ),
     group_name="costs",
     kinds={"postgres", "aws", "pandas"},
     owners=["team:finops"],
@@ -38,19 +45,37 @@ def cost_data(
     """
     # A range run must not read context.partition_key: it raises for multi-partition ranges.
     account_ranges = ranges_by_account(context.partition_keys)
+    if context.retry_number > 0:
+        # A retry re-reads only the accounts that failed: the others are loaded already, and
+        # every Cost Explorer request is paid.
+        with postgres.connection() as connection:
+            loaded = {
+                outcome.cloud_account_id
+                for outcome in outcomes_for_run(connection, context.run.run_id)
+                if outcome.status == "success"
+            }
+        account_ranges = {a: r for a, r in account_ranges.items() if a not in loaded}
     context.log.info(
         "Collecting %d accounts, %d date ranges",
         len(account_ranges),
         sum(len(ranges) for ranges in account_ranges.values()),
     )
     with postgres.connection() as connection:
-        report = collect_costs(
-            account_ranges,
-            connection=connection,
-            decrypt=credential_decryptor.decrypt_credentials,
-            collectors={aws_cost_explorer.provider: aws_cost_explorer},
-            run_id=context.run.run_id,
-        )
+        try:
+            report = collect_costs(
+                account_ranges,
+                connection=connection,
+                decrypt=credential_decryptor.decrypt_credentials,
+                collectors={aws_cost_explorer.provider: aws_cost_explorer},
+                run_id=context.run.run_id,
+            )
+        except FinopsError as error:
+            # Errors before any account ran (an account removed since the run was queued):
+            # the retry policy must not repeat a permanent one.
+            raise dg.Failure(
+                description=f"{type(error).__name__}: {error}",
+                allow_retries=not error.permanent,
+            ) from error
         # Recorded by the run itself, so the last-sync sensors know each account's outcome
         # even when one account of a range run failed and the others loaded.
         record_outcomes(connection, report.account_outcomes(context.run.run_id))
