@@ -19,6 +19,8 @@ from dagster._core.storage.tags import (
 from finops_pipeline.assets import cost_data
 from finops_pipeline.db.embedded import finops_home
 from finops_pipeline.partition_keys import account_date_key
+from finops_pipeline.resources.postgres import PostgresResource
+from finops_pipeline.sensors.last_sync import record_run_last_sync
 from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME, PARTITIONS_START_DATE
 
 
@@ -112,27 +114,48 @@ def sync_accounts(
         success=True, run_id="", accounts=sorted(set(account_ids)), start=start, end=end
     )
     run_ids = []
-    for block in account_blocks(account_ids, order):
-        run_tags = {
-            ASSET_PARTITION_RANGE_START_TAG: account_date_key(block[0], start),
-            ASSET_PARTITION_RANGE_END_TAG: account_date_key(block[-1], end),
-            **(tags or {}),
-        }
-        result = dg.materialize(
-            [cost_data],
-            instance=instance,
-            resources=resources,
-            tags=run_tags,
-            raise_on_error=False,
-        )
-        run_ids.append(result.run_id)
-        statistics, error = _run_statistics(result)
-        _accumulate(summary.statistics, statistics)
-        if not result.success:
-            summary.success = False
-            summary.error = "\n".join(filter(None, [summary.error, error]))
+    postgres = _postgres_outside_runs(resources)
+    try:
+        for block in account_blocks(account_ids, order):
+            run_tags = {
+                ASSET_PARTITION_RANGE_START_TAG: account_date_key(block[0], start),
+                ASSET_PARTITION_RANGE_END_TAG: account_date_key(block[-1], end),
+                **(tags or {}),
+            }
+            result = dg.materialize(
+                [cost_data],
+                instance=instance,
+                resources=resources,
+                tags=run_tags,
+                raise_on_error=False,
+            )
+            run_ids.append(result.run_id)
+            statistics, error = _run_statistics(result)
+            # The daemon's run-status sensors never see in-process runs, so record last sync here.
+            run = instance.get_run_by_id(result.run_id)
+            if run is not None:
+                record_run_last_sync(instance, run, postgres, succeeded=result.success, error=error)
+            _accumulate(summary.statistics, statistics)
+            if not result.success:
+                summary.success = False
+                summary.error = "\n".join(filter(None, [summary.error, error]))
+    finally:
+        if postgres is not resources.get("postgres"):
+            postgres.dispose()
     summary.run_id = ",".join(run_ids)
     return summary
+
+
+def _postgres_outside_runs(resources: Mapping[str, object]) -> PostgresResource:
+    """The run's Postgres resource, usable outside a run.
+
+    A field bound to ``dg.EnvVar`` is only resolved inside runs; outside, a plain resource reads
+    ``DATABASE_URL`` itself, which is the same database.
+    """
+    postgres = resources.get("postgres")
+    if isinstance(postgres, PostgresResource) and not isinstance(postgres.database_url, dg.EnvVar):
+        return postgres
+    return PostgresResource()
 
 
 def _run_statistics(result: dg.ExecuteInProcessResult) -> tuple[dict[str, Any], str | None]:

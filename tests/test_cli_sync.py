@@ -113,6 +113,13 @@ def test_db_upgrade_then_sync_loads_rows_you_can_count(
         )
         if count.returncode == 0:  # psql is optional on a fresh machine
             assert count.stdout.strip() == "7"
+        with psycopg.connect(to_libpq_url(database_url), autocommit=True) as connection:
+            last_sync = connection.execute(
+                "SELECT last_sync_status, last_sync_rows, last_sync_run_id, last_sync_at IS NOT NULL"
+                " FROM cloud_accounts WHERE id = %s",
+                (account_id,),
+            ).fetchone()
+        assert last_sync == ("success", 7, report["run_id"], True)
 
         unknown = finops(
             "sync",

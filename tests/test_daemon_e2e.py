@@ -77,8 +77,7 @@ def queue_ce_results(endpoint: str, pages: list[dict[str, Any]]) -> None:
 
 @pytest.fixture
 def dagster_database(server_url: str) -> Iterator[str]:
-    """Dagster's own storage, in a database of its own: both it and the finops schema keep
-    an ``alembic_version`` table, so they cannot share one database's public schema."""
+    """Dagster's own storage, in a database of its own, as the README recommends."""
     name = f"finops_dagster_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(to_libpq_url(server_url), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')

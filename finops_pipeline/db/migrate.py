@@ -15,12 +15,16 @@ from finops_pipeline.errors import ConfigurationError
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # Serialises concurrent upgrades (webserver, daemon and run workers may start together).
 _MIGRATION_LOCK_KEY = 0x46494E4F5053  # "FINOPS"
+# Not Alembic's default "alembic_version": Dagster's own Postgres storage keeps a table of that
+# name, and operators may put both in one database.
+VERSION_TABLE = "finops_schema_version"
 
 
 def _alembic_config(connection: sa.Connection) -> Config:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
+    config.attributes["version_table"] = VERSION_TABLE
     return config
 
 
@@ -35,7 +39,8 @@ def head_revision() -> str:
 def current_revision(engine: sa.Engine) -> str | None:
     """The migration the database is at, or None for an empty database."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
 
 
 def upgrade_database(engine: sa.Engine) -> str:

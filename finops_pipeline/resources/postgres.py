@@ -33,6 +33,10 @@ class PostgresResource(dg.ConfigurableResource):
         self._engine = create_finops_engine(self.database_url or None)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.dispose()
+
+    def dispose(self) -> None:
+        """Close the pooled connections; the next use opens new ones."""
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None

@@ -7,7 +7,11 @@ from alembic import context
 
 def run_migrations_online() -> None:
     connection = context.config.attributes["connection"]
-    context.configure(connection=connection, transactional_ddl=True)
+    context.configure(
+        connection=connection,
+        transactional_ddl=True,
+        version_table=context.config.attributes["version_table"],
+    )
     with context.begin_transaction():
         context.run_migrations()
 
