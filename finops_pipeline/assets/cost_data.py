@@ -17,6 +17,29 @@ from finops_pipeline.settings import CE_PRICE_PER_REQUEST_USD
 
 COST_EXPLORER_POOL = "cost_explorer"
 
+COST_DATA_COLUMNS = dg.TableSchema(
+    columns=[
+        dg.TableColumn("tenant_id", "text", description="Tenant owning the account"),
+        dg.TableColumn("cloud_account_id", "uuid", description="cloud_accounts.id"),
+        dg.TableColumn("date", "date", description="UTC usage day"),
+        dg.TableColumn("provider", "text", description="aws, azure or gcp"),
+        dg.TableColumn("service", "text", description="Provider service name"),
+        dg.TableColumn("usage_type", "text", description="Provider usage type"),
+        dg.TableColumn("unblended_cost", "numeric", description="Exact decimal"),
+        dg.TableColumn("amortized_cost", "numeric", description="Exact decimal"),
+        dg.TableColumn("net_unblended_cost", "numeric", description="After discounts"),
+        dg.TableColumn("usage_quantity", "numeric"),
+        dg.TableColumn("currency", "text", description="ISO 4217 code"),
+        dg.TableColumn("usage_unit", "text", description="NULL where the provider has none"),
+        dg.TableColumn("is_estimated", "boolean", description="Provider still estimates it"),
+        dg.TableColumn("ingested_at", "timestamptz", description="When the values last changed"),
+        dg.TableColumn("run_id", "text", description="Dagster run that last changed them"),
+    ],
+    constraints=dg.TableConstraints(
+        other=["unique (tenant_id, cloud_account_id, date, provider, service, usage_type)"]
+    ),
+)
+
 
 @dg.asset(
     partitions_def=account_daily_partitions,
@@ -29,6 +52,7 @@ COST_EXPLORER_POOL = "cost_explorer"
     kinds={"postgres", "aws", "pandas"},
     owners=["team:finops"],
     tags={"domain": "finops"},
+    metadata={"dagster/column_schema": COST_DATA_COLUMNS, "dagster/table_name": "cost_data"},
 )
 def cost_data(
     context: dg.AssetExecutionContext,
