@@ -68,4 +68,13 @@ def build_cost_explorer_client(
         region_name=CE_REGION,
         botocore_session=botocore.session.Session(),
     )
-    return session.client("ce", endpoint_url=endpoint_url, config=config or client_config())
+    client = session.client("ce", endpoint_url=endpoint_url, config=config or client_config())
+    if endpoint_url:
+        from finops_pipeline.sandbox.hook import attach_sandbox, is_sandbox_endpoint
+
+        if is_sandbox_endpoint(endpoint_url):
+            # Sandbox accounts (finops demo, tests, benchmarks) point at a reserved .invalid
+            # host. The request is still built, serialised and signed by botocore; only the
+            # HTTP send is answered in-process from the synthetic organisation.
+            attach_sandbox(client)
+    return client

@@ -31,7 +31,14 @@ CostExplorerCall = Callable[..., dict[str, Any]]
 # A token from one pagination sequence is invalid in another; start the sequence over.
 _RESTARTABLE_CODES = frozenset({"InvalidNextTokenException", "RequestChangedException"})
 _ACCESS_DENIED_CODES = frozenset(
-    {"AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"}
+    {
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "UnrecognizedClientException",
+        # A wrong secret key: permanent, like an unknown key.
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+    }
 )
 _MAX_PAGES = 10_000
 
