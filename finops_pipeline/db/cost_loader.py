@@ -94,6 +94,9 @@ def replace_cost_window(
                 return WindowLoadStats(inserted=len(rows), restated=0, removed=0, unchanged=0)
             cursor.execute(_CREATE_STAGING)
             _copy_rows(cursor, _STAGING, rows, run_id=None)
+            # A temp table has no statistics until analysed; without them the planner picks a
+            # nested-loop anti join and the merge goes quadratic (13 s for 4.7k rows, measured).
+            cursor.execute(f"ANALYZE {_STAGING}")
             cursor.execute(_DELETE_CHANGED_OR_VANISHED, window)
             deleted = cursor.fetchone()
             restated, removed = (deleted[0], deleted[1]) if deleted else (0, 0)
@@ -155,10 +158,13 @@ _DELETE_CHANGED_OR_VANISHED = f"""
           )
         RETURNING {", ".join(f"c.{col}" for col in COST_KEY_COLUMNS)}
     )
+    -- A join, not a correlated EXISTS per deleted row: staging has no index, so a subplan
+    -- per row rescans it, and restating a tenth of 100k rows took minutes. Staging is unique
+    -- on the key, so each deleted row matches at most one staging row.
     SELECT
-        count(*) FILTER (WHERE EXISTS (SELECT 1 FROM {_STAGING} s WHERE {_KEY_MATCH})),
-        count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {_STAGING} s WHERE {_KEY_MATCH}))
-    FROM deleted c
+        count(*) FILTER (WHERE s.date IS NOT NULL),
+        count(*) FILTER (WHERE s.date IS NULL)
+    FROM deleted c LEFT JOIN {_STAGING} s ON {_KEY_MATCH}
 """
 
 _INSERT_MISSING = f"""
