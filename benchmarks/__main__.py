@@ -8,6 +8,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -28,8 +29,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Run only these benchmarks (repeat); default all.",
     )
     parser.add_argument("--output", type=Path, help="Results path without suffix.")
+    parser.add_argument("--e2e-accounts", type=int, help="Override the size's K accounts.")
+    parser.add_argument("--e2e-days", type=int, help="Override the size's D days.")
     args = parser.parse_args(argv)
     size = SIZES[args.size]
+    size = replace(
+        size,
+        e2e_accounts=args.e2e_accounts or size.e2e_accounts,
+        e2e_days=args.e2e_days or size.e2e_days,
+    )
     selected = set(args.only or ["load", "requests", "e2e"])
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     logging.getLogger("dagster").setLevel(logging.WARNING)
