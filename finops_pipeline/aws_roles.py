@@ -26,7 +26,7 @@ from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from finops_pipeline.cost_explorer.client import quiet_aws_sdk_loggers
+from finops_pipeline.cost_explorer.client import quiet_aws_sdk_loggers, static_session
 from finops_pipeline.cost_explorer.paging import EXPIRED_TOKEN_CODES
 from finops_pipeline.credentials import (
     AwsAccessKeyCredentials,
@@ -169,20 +169,6 @@ def _explicit_session(credentials: Any) -> boto3.session.Session:
     # get_credentials() then returns it and never runs the provider chain.
     core._credentials = credentials
     return boto3.session.Session(botocore_session=core, region_name=CE_REGION)
-
-
-def static_session(credentials: AwsAccessKeyCredentials) -> boto3.session.Session:
-    """A boto3 session using exactly this access key."""
-    quiet_aws_sdk_loggers()
-    return boto3.session.Session(
-        aws_access_key_id=credentials.access_key_id,
-        aws_secret_access_key=credentials.secret_access_key.reveal(),
-        aws_session_token=(
-            credentials.session_token.reveal() if credentials.session_token is not None else None
-        ),
-        region_name=CE_REGION,
-        botocore_session=botocore.session.Session(),
-    )
 
 
 def _sts_config() -> Config:

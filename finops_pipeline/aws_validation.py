@@ -19,12 +19,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from finops_pipeline.aws_roles import (
+    AwsSession,
     PipelinePrincipal,
     assume_role,
     role_account_id,
     session_for,
 )
-from finops_pipeline.cost_explorer.client import client_config
+from finops_pipeline.cost_explorer.client import client_config, cost_explorer_client
 from finops_pipeline.cost_explorer.paging import translate_client_error
 from finops_pipeline.credentials import AwsRoleCredentials, Credentials
 from finops_pipeline.errors import FinopsError, ProviderAccessDeniedError
@@ -188,10 +189,15 @@ def _external_id_required(
 
 
 def _probe_cost_explorer(
-    session: Any, endpoint_url: str | None, report: ValidationReport, now: dt.date | dt.datetime
+    session: AwsSession,
+    endpoint_url: str | None,
+    report: ValidationReport,
+    now: dt.date | dt.datetime,
 ) -> None:
     today = now.date() if isinstance(now, dt.datetime) else now
-    client = session.client("ce", endpoint_url=endpoint_url, config=client_config())
+    client = cost_explorer_client(
+        session.session, endpoint_url=endpoint_url, config=client_config()
+    )
     try:
         client.get_cost_and_usage(**_probe_request(today))
     except ClientError as error:

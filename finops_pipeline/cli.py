@@ -6,9 +6,11 @@ import datetime as dt
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -399,6 +401,100 @@ def keys_rotate(batch_size: int, dry_run: bool, output: str) -> None:
             click.echo(f"  {failure.account_id}: {failure.error_type}: {failure.message}", err=True)
     if not report.ok:
         sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--days",
+    type=int,
+    default=90,
+    show_default=True,
+    help="Days of history to backfill, ending yesterday (UTC).",
+)
+def demo(days: int) -> None:
+    """Run the whole pipeline against the sandbox Cost Explorer on the embedded default.
+
+    Registers sandbox accounts for three tenants, backfills their history through the real
+    cost_data asset as range runs, and prints a summary. Safe to re-run.
+    """
+    import warnings
+
+    import dagster as dg
+
+    # BackfillPolicy.single_run() is beta; the warning means nothing to someone trying the demo.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    from finops_pipeline.db.embedded import finops_home
+    from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
+    from finops_pipeline.db.urls import redact_url
+    from finops_pipeline.demo import (
+        demo_window,
+        ensure_instance_config,
+        run_demo,
+        summary_lines,
+    )
+    from finops_pipeline.resources import default_resources
+    from finops_pipeline.runner import open_instance
+
+    demo_window(days)  # a bad --days fails before anything starts
+    database = os.environ.get("DATABASE_URL", "").strip()
+    click.echo(
+        f"Database: {redact_url(database)}"
+        if database
+        else f"Database: embedded PostgreSQL in {finops_home() / 'pgdata'} (starting it...)"
+    )
+
+    def progress(index: int, total: int, account: Any, result: Any, seconds: float) -> None:
+        stats = result.statistics
+        status = "ok" if result.success else "FAILED"
+        click.echo(
+            f"[{index}/{total}] {account.tenant_id:<12} {account.name:<18} {account.number}  "
+            f"{stats.get('row_count', 0):>7,} rows ({stats.get('rows_inserted', 0):,} new, "
+            f"{stats.get('rows_restated', 0):,} restated)  "
+            f"{stats.get('paid_ce_requests', 0):>3} paid requests  {seconds:5.1f} s  {status}"
+        )
+        if result.error:
+            click.echo(f"    error: {result.error}", err=True)
+
+    ensure_instance_config()
+    engine = create_finops_engine()
+    try:
+        with psycopg_connection(engine) as connection, open_instance() as instance:
+            click.echo(f"Backfilling the last {days} days from the sandbox Cost Explorer...")
+            report = run_demo(
+                days=days,
+                connection=connection,
+                instance=instance,
+                resources=default_resources(),
+                progress=progress,
+            )
+    finally:
+        engine.dispose()
+    click.echo("")
+    for line in summary_lines(report):
+        click.echo(line)
+    click.echo("")
+    click.echo("Open the Dagster UI on the same data (cost_data, its partitions and runs):")
+    # As the user typed it (e.g. .venv/bin/finops), so it works without activating the venv.
+    program = sys.argv[0] if Path(sys.argv[0]).name == "finops" else "finops"
+    click.echo(f"  {shlex.quote(program)} ui")
+    if not report.success:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=3000, show_default=True, type=int)
+def ui(host: str, port: int) -> None:
+    """Open the Dagster UI (dagster dev) on the local instance the CLI and the demo use."""
+    from finops_pipeline.demo import ensure_instance_config, ui_environment, ui_workspace
+
+    env = ui_environment()
+    ensure_instance_config(Path(env["DAGSTER_HOME"]))
+    workspace = ui_workspace(Path(env["DAGSTER_HOME"]))
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace)]
+    command += ["-h", host, "-p", str(port)]
+    click.echo(f"DAGSTER_HOME={env['DAGSTER_HOME']} {' '.join(command[1:])}", err=True)
+    os.execvpe(sys.executable, command, env)
 
 
 if __name__ == "__main__":

@@ -101,6 +101,7 @@ def sync_accounts(
     instance: dg.DagsterInstance,
     resources: Mapping[str, object],
     tags: Mapping[str, str] | None = None,
+    run_config: Mapping[str, Any] | None = None,
 ) -> SyncResult:
     """Materialise ``cost_data`` for every account and day in as few in-process range runs as
     the partition order allows (one, for one account). ``end`` is inclusive.
@@ -127,6 +128,7 @@ def sync_accounts(
                 instance=instance,
                 resources=resources,
                 tags=run_tags,
+                run_config=dict(run_config) if run_config else None,
                 raise_on_error=False,
             )
             run_ids.append(result.run_id)

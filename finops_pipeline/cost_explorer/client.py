@@ -47,19 +47,14 @@ def client_config(*, max_attempts: int = CE_MAX_ATTEMPTS, retry_mode: str = "sta
     )
 
 
-def build_cost_explorer_client(
-    credentials: AwsAccessKeyCredentials,
-    *,
-    endpoint_url: str | None = None,
-    config: Config | None = None,
-) -> Any:
-    """A ``ce`` client that uses exactly these credentials.
+def static_session(credentials: AwsAccessKeyCredentials) -> boto3.session.Session:
+    """A boto3 session that uses exactly this access key.
 
     A fresh botocore session with explicit keys never consults environment variables, shared
     config files, instance metadata or SSO for credentials.
     """
     quiet_aws_sdk_loggers()
-    session = boto3.session.Session(
+    return boto3.session.Session(
         aws_access_key_id=credentials.access_key_id,
         aws_secret_access_key=credentials.secret_access_key.reveal(),
         aws_session_token=(
@@ -68,4 +63,34 @@ def build_cost_explorer_client(
         region_name=CE_REGION,
         botocore_session=botocore.session.Session(),
     )
-    return session.client("ce", endpoint_url=endpoint_url, config=config or client_config())
+
+
+def cost_explorer_client(
+    session: boto3.session.Session,
+    *,
+    endpoint_url: str | None = None,
+    config: Config | None = None,
+) -> Any:
+    """A ``ce`` client on ``session``; every Cost Explorer client is made here."""
+    client = session.client("ce", endpoint_url=endpoint_url, config=config or client_config())
+    if endpoint_url:
+        from finops_pipeline.sandbox.hook import attach_sandbox, is_sandbox_endpoint
+
+        if is_sandbox_endpoint(endpoint_url):
+            # Sandbox accounts (finops demo, tests, benchmarks) point at a reserved .invalid
+            # host. The request is still built, serialised and signed by botocore; only the
+            # HTTP send is answered in-process from the synthetic organisation.
+            attach_sandbox(client)
+    return client
+
+
+def build_cost_explorer_client(
+    credentials: AwsAccessKeyCredentials,
+    *,
+    endpoint_url: str | None = None,
+    config: Config | None = None,
+) -> Any:
+    """A ``ce`` client that uses exactly these access keys."""
+    return cost_explorer_client(
+        static_session(credentials), endpoint_url=endpoint_url, config=config
+    )

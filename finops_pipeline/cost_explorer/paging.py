@@ -32,7 +32,14 @@ CostExplorerCall = Callable[..., dict[str, Any]]
 # A token from one pagination sequence is invalid in another; start the sequence over.
 _RESTARTABLE_CODES = frozenset({"InvalidNextTokenException", "RequestChangedException"})
 _ACCESS_DENIED_CODES = frozenset(
-    {"AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"}
+    {
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "UnrecognizedClientException",
+        # A wrong secret key: permanent, like an unknown key.
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+    }
 )
 _MAX_PAGES = 10_000
 #: "The session credentials expired", across AWS protocols. Pages fetched with the old session

@@ -14,7 +14,7 @@ from finops_pipeline.aws_roles import (
     pipeline_principal,
     session_for,
 )
-from finops_pipeline.cost_explorer.client import client_config
+from finops_pipeline.cost_explorer.client import client_config, cost_explorer_client
 from finops_pipeline.cost_explorer.paging import fetch_all_pages
 from finops_pipeline.cost_explorer.parsing import parse_cost_pages
 from finops_pipeline.cost_explorer.request import build_daily_cost_request
@@ -107,8 +107,8 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
         return self._role_sessions[key]
 
     def _client(self, account: CloudAccount, session: AwsSession) -> Any:
-        return session.client(
-            "ce",
+        return cost_explorer_client(
+            session.session,
             endpoint_url=account.endpoint_url or self.endpoint_url,
             config=client_config(max_attempts=self.max_attempts, retry_mode=self.retry_mode),
         )

@@ -1,0 +1,66 @@
+"""``python -m benchmarks [--size tiny|full]``: run every benchmark, print and save the table."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+
+from benchmarks.common import SIZES, scratch_database, server_url, write_results
+from benchmarks.load import run_load
+from benchmarks.pipeline import run_end_to_end, run_requests
+from finops_pipeline.db.urls import redact_url
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    parser.add_argument(
+        "--only",
+        choices=["load", "requests", "e2e"],
+        action="append",
+        help="Run only these benchmarks (repeat); default all.",
+    )
+    parser.add_argument("--output", type=Path, help="Results path without suffix.")
+    parser.add_argument("--e2e-accounts", type=int, help="Override the size's K accounts.")
+    parser.add_argument("--e2e-days", type=int, help="Override the size's D days.")
+    args = parser.parse_args(argv)
+    size = SIZES[args.size]
+    size = replace(
+        size,
+        e2e_accounts=args.e2e_accounts or size.e2e_accounts,
+        e2e_days=args.e2e_days or size.e2e_days,
+    )
+    selected = set(args.only or ["load", "requests", "e2e"])
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+
+    server = server_url()
+    print(f"benchmarks, size {size.name}, server {redact_url(server)}", flush=True)
+    started = time.perf_counter()
+    tables = []
+    with scratch_database(server) as url:
+        if "load" in selected:
+            tables.append(run_load(url, size.load_rows))
+        if "requests" in selected:
+            tables.append(run_requests(url, size.request_days))
+        if "e2e" in selected:
+            tables.append(run_end_to_end(url, size.e2e_accounts, size.e2e_days))
+    print()
+    for table in tables:
+        print(table.render())
+        print()
+    path = write_results(size.name, tables, args.output)
+    print(f"total {time.perf_counter() - started:.1f} s; results written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
