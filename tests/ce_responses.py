@@ -11,6 +11,7 @@ from moto.moto_api._internal.models import moto_api_backend
 
 MOTO_ACCOUNT_ID = "123456789012"
 COST_METRICS = ("UnblendedCost", "AmortizedCost", "NetUnblendedCost")
+TWO_SERVICES = [("Amazon EC2", "BoxUsage:t3.micro"), ("Amazon S3", "TimedStorage-ByteHrs")]
 
 
 def group(

@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
+from moto import mock_aws
 
 from finops_pipeline.crypto import KeyRing, generate_key
 from finops_pipeline.db.embedded import embedded_database_url
@@ -94,3 +95,18 @@ def encryption_key() -> str:
 @pytest.fixture
 def key_ring(encryption_key: str) -> KeyRing:
     return KeyRing.from_strings(encryption_key)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto's AWS (STS, IAM, Cost Explorer) for the test's duration."""
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def sts_trust(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make moto's AssumeRole enforce trust policies and external ids as STS does."""
+    from tests.aws_iam import simulate_sts_trust
+
+    simulate_sts_trust(monkeypatch)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -32,12 +31,6 @@ def env(database_url: str, encryption_key: str, tmp_path: Path) -> dict[str, str
         "FINOPS_AWS_SECRET_ACCESS_KEY": "",
         "ENCRYPTION_KEYS_PREVIOUS": "",
     }
-
-
-@pytest.fixture
-def aws() -> Iterator[None]:
-    with mock_aws():
-        yield
 
 
 def finops(env: dict[str, str], *args: str, input: str | None = None, **extra: str) -> Result:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 
 import dagster as dg
 import psycopg
@@ -17,7 +16,6 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
-from moto import mock_aws
 from moto.ce.responses import CostExplorerResponse
 from moto.core.authorization import enable_iam_authentication
 from moto.core.exceptions import JsonRESTError
@@ -45,21 +43,13 @@ from tests.aws_iam import (
     create_customer_role,
     create_pipeline_principal,
     create_user,
-    simulate_sts_trust,
 )
-from tests.ce_responses import paginate, queue_moto_pages, simple_days
+from tests.ce_responses import TWO_SERVICES, paginate, queue_moto_pages, simple_days
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("sts_trust")]
 
 START = dt.date(2025, 3, 1)
-SERVICES = [("Amazon EC2", "BoxUsage:t3.micro"), ("Amazon S3", "TimedStorage-ByteHrs")]
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    simulate_sts_trust(monkeypatch)
-    with mock_aws():
-        yield
+SERVICES = TWO_SERVICES
 
 
 def onboard_role(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from decimal import Decimal
 
 import dagster as dg
@@ -13,7 +12,6 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
-from moto import mock_aws
 
 from finops_pipeline.assets import cost_data
 from finops_pipeline.credentials import AwsAccessKeyCredentials, Secret
@@ -26,18 +24,19 @@ from finops_pipeline.resources import (
     PostgresResource,
 )
 from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME
-from tests.ce_responses import group, paginate, queue_moto_pages, reset_moto_ce, simple_days
+from tests.ce_responses import (
+    TWO_SERVICES,
+    group,
+    paginate,
+    queue_moto_pages,
+    reset_moto_ce,
+    simple_days,
+)
 
 pytestmark = pytest.mark.integration
 
 START = dt.date(2025, 3, 1)
-SERVICES = [("Amazon EC2", "BoxUsage:t3.micro"), ("Amazon S3", "TimedStorage-ByteHrs")]
-
-
-@pytest.fixture
-def aws() -> Iterator[None]:
-    with mock_aws():
-        yield
+SERVICES = TWO_SERVICES
 
 
 def add_account(connection: psycopg.Connection, ring: KeyRing, tenant: str = "tenant-a") -> str:

@@ -14,7 +14,6 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
-from moto import mock_aws
 
 from finops_pipeline.assets import cost_data
 from finops_pipeline.credentials import AwsAccessKeyCredentials, Secret
@@ -36,19 +35,20 @@ from finops_pipeline.sensors import (
 from finops_pipeline.sensors.last_sync import run_account_ranges
 from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.sync_windows import first_of_month
-from tests.ce_responses import day_result, group, paginate, queue_moto_pages, reset_moto_ce
+from tests.ce_responses import (
+    TWO_SERVICES,
+    day_result,
+    group,
+    paginate,
+    queue_moto_pages,
+    reset_moto_ce,
+)
 
 pytestmark = pytest.mark.integration
 
 START = dt.date(2025, 3, 1)
-SERVICES = [("Amazon EC2", "BoxUsage:t3.micro"), ("Amazon S3", "TimedStorage-ByteHrs")]
+SERVICES = TWO_SERVICES
 DENIED_KEY = "AKIADENIEDKEY0000002"
-
-
-@pytest.fixture
-def aws() -> Iterator[None]:
-    with mock_aws():
-        yield
 
 
 @pytest.fixture
