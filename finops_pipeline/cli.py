@@ -95,14 +95,9 @@ def sync(accounts: tuple[str, ...], start: str, end: str, output: str) -> None:
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     from finops_pipeline.db.accounts import get_accounts
-    from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
 
-    engine = create_finops_engine()
-    try:
-        with psycopg_connection(engine) as connection:
-            get_accounts(connection, list(accounts))  # unknown ids fail before any paid call
-    finally:
-        engine.dispose()
+    with _database() as connection:
+        get_accounts(connection, list(accounts))  # unknown ids fail before any paid call
     with open_instance() as instance:
         result = sync_accounts(
             accounts, first, last, instance=instance, resources=default_resources()
@@ -424,7 +419,6 @@ def demo(days: int) -> None:
     # BackfillPolicy.single_run() is beta; the warning means nothing to someone trying the demo.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from finops_pipeline.db.embedded import finops_home
-    from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
     from finops_pipeline.db.urls import redact_url
     from finops_pipeline.demo import (
         demo_window,
@@ -456,19 +450,15 @@ def demo(days: int) -> None:
             click.echo(f"    error: {result.error}", err=True)
 
     ensure_instance_config()
-    engine = create_finops_engine()
-    try:
-        with psycopg_connection(engine) as connection, open_instance() as instance:
-            click.echo(f"Backfilling the last {days} days from the sandbox Cost Explorer...")
-            report = run_demo(
-                days=days,
-                connection=connection,
-                instance=instance,
-                resources=default_resources(),
-                progress=progress,
-            )
-    finally:
-        engine.dispose()
+    with _database() as connection, open_instance() as instance:
+        click.echo(f"Backfilling the last {days} days from the sandbox Cost Explorer...")
+        report = run_demo(
+            days=days,
+            connection=connection,
+            instance=instance,
+            resources=default_resources(),
+            progress=progress,
+        )
     click.echo("")
     for line in summary_lines(report):
         click.echo(line)

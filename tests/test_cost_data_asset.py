@@ -232,7 +232,11 @@ def test_data_unavailable_deletes_nothing(
 
     from moto.ce.responses import CostExplorerResponse
 
-    monkeypatch.setattr(CostExplorerResponse, "get_cost_and_usage", unavailable, raising=False)
+    monkeypatch.setattr(CostExplorerResponse, "get_cost_and_usage", unavailable)
     result = run(database_url, encryption_key, [account_id], START, 2, raise_on_error=False)
     assert table_rows(connection) == before
     assert result.success
+    metadata = result.asset_materializations_for_node("cost_data")[0].metadata
+    # The error answered the request (failed requests are free) and no window was replaced.
+    assert metadata["paid_ce_requests"].value == 0
+    assert metadata["rows_unchanged"].value == 0 and metadata["rows_removed"].value == 0
