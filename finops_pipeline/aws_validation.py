@@ -29,7 +29,7 @@ from finops_pipeline.aws_roles import (
 from finops_pipeline.cost_explorer.client import client_config, cost_explorer_client
 from finops_pipeline.cost_explorer.paging import translate_client_error
 from finops_pipeline.credentials import AwsRoleCredentials, Credentials
-from finops_pipeline.errors import FinopsError, ProviderAccessDeniedError
+from finops_pipeline.errors import FinopsError, ProviderAccessDeniedError, typed_error
 from finops_pipeline.settings import CE_PRICE_PER_REQUEST_USD
 
 # GetCallerIdentity answers these for an unknown key id or a wrong secret.
@@ -188,7 +188,7 @@ def _caller_identity(
                 "and secret, or register the account again"
             )
         else:
-            translated = translate_client_error(error)
+            translated = typed_error(error)
             detail = f"{type(translated).__name__}: {translated}"
     except BotoCoreError as error:
         where = endpoint_url or "the default STS endpoint"

@@ -26,6 +26,7 @@ import pytest
 import requests
 from botocore.config import Config
 from click.testing import CliRunner, Result
+from moto.core.authorization import enable_iam_authentication
 from moto.server import ThreadedMotoServer
 from sqlalchemy.engine import make_url
 
@@ -217,6 +218,23 @@ def test_validate_with_an_unreachable_sts_endpoint_reports_one_failed_check(
     assert "FINOPS_STS_ENDPOINT_URL" in report["checks"][0]["detail"]
     # A failed validation changes nothing stored.
     assert stored(connection) == (1, 0)
+
+
+def test_validate_names_a_wrong_secret_as_unrecognised_credentials(
+    env: dict[str, str], moto_endpoint: str
+) -> None:
+    user = create_user(moto_endpoint)
+    wrong = User(user.arn, user.access_key_id, user.secret_access_key[::-1])
+    account_id = add_keys(env, wrong, moto_endpoint).stdout.strip()
+    with enable_iam_authentication():  # the server now checks signatures, as AWS does
+        result = finops(
+            env, "accounts", "validate", account_id, FINOPS_STS_ENDPOINT_URL=moto_endpoint
+        )
+    assert result.exit_code == 1, result.output
+    assert result.exc_info is not None and result.exc_info[0] is SystemExit
+    assert "FAIL credentials_valid: AWS does not recognise these credentials" in result.stdout
+    assert "paid Cost Explorer requests: 0" in result.stdout
+    assert wrong.secret_access_key not in result.output
 
 
 # --- item: one guard for every command -----------------------------------------------------
