@@ -158,6 +158,11 @@ def typed_error(error: BaseException) -> FinopsError | None:
             f"The database connection failed ({name}): {_first_line(error)}. Check "
             "DATABASE_URL and that the server is up, then retry."
         )
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return DatabaseError(
+            f"The database refused the request ({name}): {_first_line(error)}. The login needs "
+            "the finops_pipeline role: GRANT finops_pipeline TO <login> (README, Database roles)."
+        )
     if isinstance(error, psycopg.Error):
         return DatabaseError(f"The database refused the request ({name}): {_first_line(error)}")
     import socket

@@ -254,7 +254,13 @@ def no_privileges_url(server_url: str, database_url: str) -> Iterator[str]:
 
 def test_a_database_refusal_is_one_line(env: dict[str, str], no_privileges_url: str) -> None:
     result = finops(env, "accounts", "list", DATABASE_URL=no_privileges_url)
-    assert_one_clean_line(result, "[DatabaseError]", "InsufficientPrivilege", "permission denied")
+    assert_one_clean_line(
+        result,
+        "[DatabaseError]",
+        "InsufficientPrivilege",
+        "permission denied",
+        "GRANT finops_pipeline TO",
+    )
 
 
 def _sdk_call(kind: str, endpoint: str) -> None:
