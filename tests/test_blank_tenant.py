@@ -27,6 +27,8 @@ pytestmark = pytest.mark.integration
 
 BLANK = ["", " ", "\t", "  \n"]
 PADDED = [" acme", "acme ", "\tacme"]
+# What the issue reported, and padding; the pure test above covers every variant.
+SAMPLES = ["", " ", "acme "]
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYCLISECRET1"
 KEY_ID = "AKIAIOSFODNN7CLITEST"
 
@@ -50,7 +52,7 @@ def test_pure_check_accepts_a_real_id_and_names_the_problem() -> None:
             check_tenant_id(value)
 
 
-@pytest.mark.parametrize("tenant", BLANK + PADDED)
+@pytest.mark.parametrize("tenant", SAMPLES)
 @pytest.mark.parametrize("kind", ["keys", "role"])
 def test_the_cli_refuses_it_as_a_usage_error_and_stores_nothing(
     database_url: str,
@@ -86,7 +88,7 @@ def test_the_cli_refuses_it_as_a_usage_error_and_stores_nothing(
     assert set(counts(connection).values()) == {0}
 
 
-@pytest.mark.parametrize("tenant", BLANK + PADDED)
+@pytest.mark.parametrize("tenant", SAMPLES)
 def test_every_python_path_refuses_it(
     connection: psycopg.Connection, key_ring: KeyRing, tenant: str
 ) -> None:
