@@ -20,7 +20,7 @@ from finops_pipeline.resources import (
     PostgresResource,
 )
 from finops_pipeline.retries import SyncRetrySettings
-from finops_pipeline.runner import sync_accounts
+from finops_pipeline.runner import RetryNotice, sync_accounts
 from tests.cli_sandbox import (
     SANDBOX_NUMBERS,
     add_sandbox_account,
@@ -169,3 +169,45 @@ def test_cli_names_the_lost_connection_records_the_attempt_and_keeps_the_rows(
         )
     assert again.success, again.error
     assert cost_rows(database_url) != before
+
+
+def test_a_lost_connection_is_transient_so_the_retry_loads_the_window(
+    database_url: str, encryption_key: str, key_ring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = add_sandbox_account(database_url, key_ring, SANDBOX_NUMBERS[0])
+    start, end = recent_window(4)
+    monkeypatch.setenv("FINOPS_SANDBOX_GENERATION", "1")
+    with dg.instance_for_test() as instance:
+        first = sync_accounts(
+            [account],
+            start,
+            end,
+            instance=instance,
+            resources=resources(database_url, encryption_key),
+            retry=SyncRetrySettings(max_retries=0),
+        )
+        assert first.success, first.error
+        before = cost_rows(database_url)
+
+        terminator = BackendTerminator(database_url)
+        terminator.start()
+        terminator.blocking.wait(30)
+        monkeypatch.setenv("FINOPS_SANDBOX_GENERATION", "2")
+        notices: list[RetryNotice] = []
+        result = sync_accounts(
+            [account],
+            start,
+            end,
+            instance=instance,
+            resources=resources(database_url, encryption_key),
+            retry=SyncRetrySettings(max_retries=1, first_wait_seconds=0),
+            on_retry=notices.append,
+        )
+        terminator.join(60)
+    assert terminator.error is None and len(terminator.terminated) == 1
+    assert result.success, result.error
+    assert result.attempts == 2
+    (failure,) = notices[0].failures
+    assert str(failure.error).startswith("DatabaseConnectionLostError: ")
+    assert cost_rows(database_url) != before  # the retry replaced the window
+    assert last_sync(database_url, account)[0::2] == ("success", result.run_ids[1])
