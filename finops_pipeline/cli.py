@@ -73,20 +73,24 @@ def main(verbose: bool) -> None:
     from finops_pipeline.cost_explorer.client import quiet_aws_sdk_loggers
     from finops_pipeline.credentials import install_redaction
 
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     if not verbose:
+        handler.addFilter(_ours_only)
         # Dagster's own warnings (e.g. that BackfillPolicy is beta) mean nothing to a user of
         # a command; -v shows them. Matched by module, so dagster need not be imported here.
         warnings.filterwarnings("ignore", module="dagster")
-        logging.getLogger("dagster").setLevel(logging.ERROR)
-        # `sync` prints each account's failure once, in its summary.
-        logging.getLogger("finops_pipeline.collection").setLevel(logging.CRITICAL)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     quiet_aws_sdk_loggers()
     install_redaction()
+
+
+def _ours_only(record: logging.LogRecord) -> bool:
+    """Without -v: no Dagster log lines below errors (e.g. "no dagster.yaml found"), and no
+    per-account failure lines, which `sync` prints once each in its summary."""
+    if record.name == "dagster" or record.name.startswith("dagster."):
+        return record.levelno >= logging.ERROR
+    return record.name != "finops_pipeline.collection"
 
 
 def _verbose() -> bool:
