@@ -23,6 +23,7 @@ from finops_pipeline.abandoned_runs import AbandonedRun, fail_abandoned_runs, pr
 from finops_pipeline.assets.cost_data import RETRYABLE_ACCOUNTS_KEY, cost_data_without_step_retries
 from finops_pipeline.db.embedded import finops_home
 from finops_pipeline.db.sync_runs import outcomes_for_run
+from finops_pipeline.last_sync import sanitise_error
 from finops_pipeline.partition_keys import account_date_key
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.retries import SyncRetrySettings
@@ -284,7 +285,7 @@ def _run_block(
         # The run failed before any account was tried: every account shares its error.
         summary.success = False
         return [
-            AccountSyncResult(account, FAILED, attempt, result.run_id, error=error)
+            AccountSyncResult(account, FAILED, attempt, result.run_id, error=sanitise_error(error))
             for account in block
         ]
     results = []
@@ -311,7 +312,7 @@ def _run_block(
                     FAILED,
                     attempt,
                     result.run_id,
-                    error=outcome.error,
+                    error=sanitise_error(outcome.error),
                     retryable=account in retryable,
                 )
             )
