@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import dagster as dg
@@ -33,15 +35,23 @@ from tests.cli_sandbox import (
 pytestmark = pytest.mark.integration
 
 
-def wait_for_started_run(home: Path, process: subprocess.Popen[str]) -> dg.DagsterRun:
+def wait_for_started_run(home: Path, process: subprocess.Popen[str]) -> str:
+    """The id of the process's run once it is STARTED.
+
+    Read-only from the instance's SQLite file: opening a DagsterInstance while the process is
+    still creating its storage would race with its migrations.
+    """
+    runs_db = home / "history" / "runs.db"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
-        if (home / "history" / "runs.db").exists():
-            with dg.DagsterInstance.from_config(str(home)) as instance:
-                runs = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
-            if runs:
-                return runs[0]
+        try:
+            with closing(sqlite3.connect(f"file:{runs_db}?mode=ro", uri=True)) as runs:
+                row = runs.execute("SELECT run_id FROM runs WHERE status = 'STARTED'").fetchone()
+        except sqlite3.Error:
+            row = None  # not created yet
+        if row:
+            return str(row[0])
         time.sleep(0.5)
     raise AssertionError("the sync never started its run")
 
@@ -65,14 +75,14 @@ def test_a_sync_killed_mid_run_is_marked_failed_by_the_next_one(
         text=True,
     )
     try:
-        run = wait_for_started_run(dagster_home, slow)
+        run_id = wait_for_started_run(dagster_home, slow)
     finally:
         slow.send_signal(signal.SIGKILL)
         slow.communicate(timeout=60)
-    assert run.tags[PID_TAG] == str(slow.pid)
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        still = instance.get_run_by_id(run.run_id)
-        assert still is not None and still.status == dg.DagsterRunStatus.STARTED
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.STARTED
+    assert run.tags[PID_TAG] == str(slow.pid)
 
     result = finops("sync", "--account", other_account, *window, env=env)
 
