@@ -8,6 +8,7 @@ import logging
 import os
 import shlex
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,13 +73,28 @@ def main(verbose: bool) -> None:
     from finops_pipeline.cost_explorer.client import quiet_aws_sdk_loggers
     from finops_pipeline.credentials import install_redaction
 
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if not verbose:
+        handler.addFilter(_ours_only)
+        # Dagster's own warnings (e.g. that BackfillPolicy is beta) mean nothing to a user of
+        # a command; -v shows them. Matched by module, so dagster need not be imported here.
+        warnings.filterwarnings("ignore", module="dagster")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     quiet_aws_sdk_loggers()
     install_redaction()
+
+
+def _ours_only(record: logging.LogRecord) -> bool:
+    """Without -v: no Dagster log lines below errors (e.g. "no dagster.yaml found"), and no
+    per-account failure lines, which `sync` prints once each in its summary."""
+    if record.name == "dagster" or record.name.startswith("dagster."):
+        return record.levelno >= logging.ERROR
+    return record.name != "finops_pipeline.collection"
+
+
+def _verbose() -> bool:
+    return bool(click.get_current_context().find_root().params.get("verbose"))
 
 
 @main.group()
@@ -104,9 +120,30 @@ def db_upgrade() -> None:
 @click.option("--start", required=True, help="First day, YYYY-MM-DD (UTC).")
 @click.option("--end", required=True, help="Last day, YYYY-MM-DD (UTC), inclusive.")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def sync(accounts: tuple[str, ...], start: str, end: str, output: str) -> None:
-    """Materialise cost_data for accounts and days as one in-process Dagster range run."""
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 10),
+    default=None,
+    help="Retries for accounts that fail transiently, each in a new run "
+    "[default: FINOPS_RETRY_MAX, else 2].",
+)
+@click.option(
+    "--retry-wait",
+    type=click.FloatRange(0, 600),
+    default=None,
+    help="Seconds before the first retry; doubles for each later one [default: 10].",
+)
+def sync(
+    accounts: tuple[str, ...],
+    start: str,
+    end: str,
+    output: str,
+    retries: int | None,
+    retry_wait: float | None,
+) -> None:
+    """Materialise cost_data for accounts and days as in-process Dagster range runs."""
     from finops_pipeline.resources import default_resources
+    from finops_pipeline.retries import SyncRetrySettings
     from finops_pipeline.runner import open_instance, sync_accounts, validate_window
 
     first, last = _parse_day(start, "--start"), _parse_day(end, "--end")
@@ -114,14 +151,30 @@ def sync(accounts: tuple[str, ...], start: str, end: str, output: str) -> None:
         validate_window(first, last)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
+    configured = SyncRetrySettings.from_env(os.environ)
+    retry = SyncRetrySettings(
+        max_retries=configured.max_retries if retries is None else retries,
+        first_wait_seconds=configured.first_wait_seconds if retry_wait is None else retry_wait,
+    )
     from finops_pipeline.db.accounts import get_accounts
 
     with _database() as connection:
         get_accounts(connection, list(accounts))  # unknown ids fail before any paid call
+    # Dagster's console log (every step event, stack traces on failure) only with -v.
+    log_level = "DEBUG" if _verbose() else "CRITICAL"
     with open_instance() as instance:
         result = sync_accounts(
-            accounts, first, last, instance=instance, resources=default_resources()
+            accounts,
+            first,
+            last,
+            instance=instance,
+            resources=default_resources(),
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            retry=retry,
+            on_retry=_print_retry,
         )
+    for abandoned in result.abandoned_runs:
+        click.echo(f"note: marked run {abandoned.run_id} failed: {abandoned.message}", err=True)
     if output == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, default=str))
     else:
@@ -130,10 +183,35 @@ def sync(accounts: tuple[str, ...], start: str, end: str, output: str) -> None:
         sys.exit(1)
 
 
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def _print_retry(notice: Any) -> None:
+    failures = "; ".join(f"{f.account_id}: {_one_line(f.error)}" for f in notice.failures)
+    count = len(notice.failures)
+    click.echo(
+        f"retry {notice.retry} of {notice.max_retries} in {notice.wait_seconds:g} s for "
+        f"{count} account{'s' if count != 1 else ''} that failed transiently: {failures}",
+        err=True,
+    )
+
+
 def _print_sync(result: Any) -> None:
     stats = result.statistics
     status = "succeeded" if result.success else "FAILED"
     click.echo(f"sync {status}: run {result.run_id}, {result.start}..{result.end}")
+    loaded, failed = result.accounts_with("loaded"), result.accounts_with("failed")
+    skipped = result.accounts_with("skipped")
+    in_earlier = sum(1 for r in loaded if r.attempt < result.attempts)
+    click.echo(f"  {'attempts':<18} {result.attempts}")
+    click.echo(
+        f"  {'accounts':<18} {len(loaded)} loaded"
+        + (f" ({in_earlier} in earlier attempts)" if in_earlier else "")
+        + f", {len(failed)} failed"
+        + (f", {len(skipped)} skipped (not active)" if skipped else "")
+        + f", of {len(result.accounts)}"
+    )
     for key in (
         "row_count",
         "rows_inserted",
@@ -152,8 +230,10 @@ def _print_sync(result: Any) -> None:
             click.echo(f"  cost {key.rsplit('_', 1)[-1]:<13} {value}")
     for note in stats.get("no_data", []):
         click.echo(f"  note: {note}")
-    if result.error:
-        click.echo(f"error: {result.error}", err=True)
+    for failure in failed:
+        click.echo(f"error: account {failure.account_id}: {_one_line(failure.error)}", err=True)
+    if result.error and not failed:
+        click.echo(f"error: {_one_line(result.error)}", err=True)
 
 
 # --- accounts and keys: logic lives in onboarding.py, key_rotation.py and aws_roles.py -----

@@ -23,7 +23,7 @@ from finops_pipeline.db.cost_loader import (
     replace_cost_window,
 )
 from finops_pipeline.db.sync_runs import AccountRunOutcome
-from finops_pipeline.errors import FinopsError
+from finops_pipeline.errors import DatabaseConnectionLostError, FinopsError
 from finops_pipeline.normalise import check_rows_within_window, normalise_cost_rows
 from finops_pipeline.partition_keys import DateRange
 from finops_pipeline.providers import CostCollector, collector_for
@@ -214,10 +214,25 @@ def collect_costs(
     started = time.monotonic()
     report = CollectionReport()
     accounts = get_accounts(connection, list(account_ranges))
+    lost: DatabaseConnectionLostError | None = None
     for account in accounts:
         if account.status != "active":
             logger.warning("Skipping account %s: it is %s", account.id, account.status)
             report.skipped_accounts.append(account.id)
+            continue
+        if lost is not None:
+            # Its rows could not be stored, and every Cost Explorer request is paid.
+            report.failures.append(
+                AccountFailure(
+                    account_id=account.id,
+                    tenant_id=account.tenant_id,
+                    error_type=type(lost).__name__,
+                    message="Not collected: the connection to PostgreSQL was lost earlier in "
+                    "this run, so nothing was requested from the provider. Re-run once the "
+                    "database is reachable.",
+                    permanent=False,
+                )
+            )
             continue
         try:
             collector = collector_for(account.provider, collectors)
@@ -237,6 +252,8 @@ def collect_costs(
                     permanent=error.permanent,
                 )
             )
+            if isinstance(error, DatabaseConnectionLostError):
+                lost = error
     report.elapsed_seconds = time.monotonic() - started
     return report
 

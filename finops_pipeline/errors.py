@@ -88,6 +88,11 @@ class DatabaseError(FinopsError):
     permanent = False
 
 
+class DatabaseConnectionLostError(DatabaseError):
+    """The connection to PostgreSQL dropped mid-transaction (server restart, failover, a
+    terminated backend); the server rolled the transaction back."""
+
+
 class EmbeddedPostgresError(DatabaseError):
     """The embedded PostgreSQL server could not be started."""
 

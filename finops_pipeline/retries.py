@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -36,3 +37,40 @@ def retry_policy_from_env(environ: Mapping[str, str]) -> dg.RetryPolicy:
         backoff=dg.Backoff.EXPONENTIAL,
         jitter=dg.Jitter.PLUS_MINUS,
     )
+
+
+# `finops sync` is interactive: a person waits for it, so its retries wait seconds, not minutes.
+DEFAULT_SYNC_RETRIES = 2
+DEFAULT_SYNC_RETRY_WAIT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class SyncRetrySettings:
+    """How `finops sync` retries the accounts that failed transiently, each time in a new run.
+
+    Attributes:
+        max_retries: Retries after the first attempt; 0 turns retrying off.
+        first_wait_seconds: The wait before the first retry; it doubles for each later one.
+    """
+
+    max_retries: int = DEFAULT_SYNC_RETRIES
+    first_wait_seconds: float = DEFAULT_SYNC_RETRY_WAIT_SECONDS
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0 or self.first_wait_seconds < 0:
+            raise ConfigurationError("Retries and the retry wait cannot be negative.")
+
+    def wait_before(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first)."""
+        return self.first_wait_seconds * 2 ** (retry - 1)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> SyncRetrySettings:
+        """``FINOPS_RETRY_MAX`` sets the number of retries, as it does for the asset's runs."""
+        text = environ.get(ENV_RETRY_MAX, "").strip()
+        if not text:
+            return cls()
+        try:
+            return cls(max_retries=int(text))
+        except ValueError:
+            raise ConfigurationError(f"{ENV_RETRY_MAX} must be a whole number.") from None

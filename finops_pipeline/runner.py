@@ -1,10 +1,12 @@
-"""Running ``cost_data`` in-process for accounts and days, as one range run."""
+"""Running ``cost_data`` in-process for accounts and days, as range runs, retrying the
+accounts that failed transiently."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -15,18 +17,67 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
+from dagster._utils.error import SerializableErrorInfo
 
-from finops_pipeline.assets import cost_data
+from finops_pipeline.abandoned_runs import AbandonedRun, fail_abandoned_runs, process_tags
+from finops_pipeline.assets.cost_data import RETRYABLE_ACCOUNTS_KEY, cost_data_without_step_retries
 from finops_pipeline.db.embedded import finops_home
+from finops_pipeline.db.sync_runs import outcomes_for_run
+from finops_pipeline.last_sync import sanitise_error
 from finops_pipeline.partition_keys import account_date_key
 from finops_pipeline.resources.postgres import PostgresResource
+from finops_pipeline.retries import SyncRetrySettings
 from finops_pipeline.sensors.last_sync import record_run_last_sync
-from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME, PARTITIONS_START_DATE
+from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME
+from finops_pipeline.sync_windows import daily_history_start
+
+#: Which attempt of a `finops sync` a run is: 1, then 2 for the first retry, ...
+ATTEMPT_TAG = "finops/attempt"
+
+LOADED = "loaded"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class AccountSyncResult:
+    """How one account ended: loaded (in which attempt), failed (why), or skipped (disabled)."""
+
+    account_id: str
+    status: str
+    attempt: int
+    run_id: str
+    rows_in_window: int = 0
+    rows_written: int = 0
+    paid_requests: int = 0
+    error: str | None = None
+    retryable: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "attempt": self.attempt,
+            "run_id": self.run_id,
+            "rows_in_window": self.rows_in_window,
+            "rows_written": self.rows_written,
+            "paid_requests": self.paid_requests,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """Sent before each retry's wait, so a command can say what it is waiting for."""
+
+    retry: int
+    max_retries: int
+    wait_seconds: float
+    failures: list[AccountSyncResult]
 
 
 @dataclass
 class SyncResult:
-    """What one in-process range run did; the CLI prints it."""
+    """What a sync did over all its attempts; the CLI prints it."""
 
     success: bool
     run_id: str
@@ -35,15 +86,27 @@ class SyncResult:
     end: dt.date
     statistics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    attempts: int = 1
+    run_ids: list[str] = field(default_factory=list)
+    account_results: dict[str, AccountSyncResult] = field(default_factory=dict)
+    abandoned_runs: list[AbandonedRun] = field(default_factory=list)
+
+    def accounts_with(self, status: str) -> list[AccountSyncResult]:
+        return [r for r in self.account_results.values() if r.status == status]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "success": self.success,
             "run_id": self.run_id,
+            "run_ids": self.run_ids,
+            "attempts": self.attempts,
             "accounts": self.accounts,
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "statistics": self.statistics,
+            "account_results": {
+                account: result.as_dict() for account, result in self.account_results.items()
+            },
             "error": self.error,
         }
 
@@ -64,12 +127,19 @@ def open_instance() -> dg.DagsterInstance:
 
 
 def validate_window(start: dt.date, end: dt.date, today: dt.date | None = None) -> None:
-    """Refuse windows Dagster has no partitions for; the error says which days are valid."""
+    """Refuse windows Cost Explorer cannot serve; the error says which days are valid.
+
+    Checked before anything is requested, so a bad window costs nothing.
+    """
     today = today or dt.datetime.now(dt.UTC).date()
     if end < start:
         raise ValueError(f"--end {end} is before --start {start}")
-    if start < PARTITIONS_START_DATE:
-        raise ValueError(f"--start must be on or after {PARTITIONS_START_DATE}")
+    earliest = daily_history_start(today)
+    if start < earliest:
+        raise ValueError(
+            f"--start {start} is older than Cost Explorer keeps daily data: it covers the "
+            f"current month and the previous 13, so from {earliest} today"
+        )
     if end >= today:
         raise ValueError(
             f"--end must be before today ({today}, UTC): today's costs are still partial"
@@ -102,50 +172,151 @@ def sync_accounts(
     resources: Mapping[str, object],
     tags: Mapping[str, str] | None = None,
     run_config: Mapping[str, Any] | None = None,
+    retry: SyncRetrySettings | None = None,
+    on_retry: Callable[[RetryNotice], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> SyncResult:
     """Materialise ``cost_data`` for every account and day in as few in-process range runs as
     the partition order allows (one, for one account). ``end`` is inclusive.
+
+    Accounts that fail transiently (throttling, a lost connection) are retried in new runs,
+    after ``retry``'s waits (``FINOPS_RETRY_MAX`` retries by default); ``on_retry`` hears of
+    each retry before its wait. The result covers every attempt. Runs a killed ``finops``
+    process left unfinished on this host are marked failed first.
     """
-    known = set(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME))
-    missing = [account for account in dict.fromkeys(account_ids) if account not in known]
-    if missing:
-        instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, missing)
-    order = instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME)
+    retry = retry or SyncRetrySettings.from_env(os.environ)
     summary = SyncResult(
         success=True, run_id="", accounts=sorted(set(account_ids)), start=start, end=end
     )
-    run_ids = []
     postgres = _postgres_outside_runs(resources)
     try:
-        for block in account_blocks(account_ids, order):
-            run_tags = {
-                ASSET_PARTITION_RANGE_START_TAG: account_date_key(block[0], start),
-                ASSET_PARTITION_RANGE_END_TAG: account_date_key(block[-1], end),
-                **(tags or {}),
-            }
-            result = dg.materialize(
-                [cost_data],
-                instance=instance,
-                resources=resources,
-                tags=run_tags,
-                run_config=dict(run_config) if run_config else None,
-                raise_on_error=False,
-            )
-            run_ids.append(result.run_id)
-            statistics, error = _run_statistics(result)
-            # The daemon's run-status sensors never see in-process runs, so record last sync here.
-            run = instance.get_run_by_id(result.run_id)
+        summary.abandoned_runs = fail_abandoned_runs(instance)
+        for abandoned in summary.abandoned_runs:
+            run = instance.get_run_by_id(abandoned.run_id)
             if run is not None:
-                record_run_last_sync(instance, run, postgres, succeeded=result.success, error=error)
-            _accumulate(summary.statistics, statistics)
-            if not result.success:
-                summary.success = False
-                summary.error = "\n".join(filter(None, [summary.error, error]))
+                record_run_last_sync(
+                    instance, run, postgres, succeeded=False, error=abandoned.message
+                )
+        known = set(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME))
+        missing = [account for account in dict.fromkeys(account_ids) if account not in known]
+        if missing:
+            instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, missing)
+        order = instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME)
+        pending = list(dict.fromkeys(account_ids))
+        attempt = 0
+        while True:
+            attempt += 1
+            summary.attempts = attempt
+            results: list[AccountSyncResult] = []
+            for block in account_blocks(pending, order):
+                results += _run_block(
+                    block,
+                    start,
+                    end,
+                    attempt=attempt,
+                    instance=instance,
+                    resources=resources,
+                    postgres=postgres,
+                    tags=tags,
+                    run_config=run_config,
+                    summary=summary,
+                )
+            summary.account_results.update({r.account_id: r for r in results})
+            to_retry = [r for r in results if r.status == FAILED and r.retryable]
+            if not to_retry or attempt > retry.max_retries:
+                break
+            wait = retry.wait_before(attempt)
+            if on_retry is not None:
+                on_retry(RetryNotice(attempt, retry.max_retries, wait, to_retry))
+            sleep(wait)
+            pending = [r.account_id for r in to_retry]
     finally:
         if postgres is not resources.get("postgres"):
             postgres.dispose()
-    summary.run_id = ",".join(run_ids)
+    failed = summary.accounts_with(FAILED)
+    summary.success = summary.success and not failed
+    if failed:
+        summary.error = "\n".join(f"{r.account_id}: {r.error}" for r in failed)
+    summary.run_id = ",".join(summary.run_ids)
     return summary
+
+
+def _run_block(
+    block: list[str],
+    start: dt.date,
+    end: dt.date,
+    *,
+    attempt: int,
+    instance: dg.DagsterInstance,
+    resources: Mapping[str, object],
+    postgres: PostgresResource,
+    tags: Mapping[str, str] | None,
+    run_config: Mapping[str, Any] | None,
+    summary: SyncResult,
+) -> list[AccountSyncResult]:
+    """One range run over adjacent accounts; returns each account's result."""
+    run_tags = {
+        ASSET_PARTITION_RANGE_START_TAG: account_date_key(block[0], start),
+        ASSET_PARTITION_RANGE_END_TAG: account_date_key(block[-1], end),
+        ATTEMPT_TAG: str(attempt),
+        **process_tags(),
+        **(tags or {}),
+    }
+    result = dg.materialize(
+        [cost_data_without_step_retries],
+        instance=instance,
+        resources=resources,
+        tags=run_tags,
+        run_config=dict(run_config) if run_config else None,
+        raise_on_error=False,
+    )
+    summary.run_ids.append(result.run_id)
+    statistics, error = _run_statistics(result)
+    retryable = set(filter(None, str(statistics.pop(RETRYABLE_ACCOUNTS_KEY, "")).split(", ")))
+    statistics.pop("failed_accounts", None)
+    _accumulate(summary.statistics, statistics)
+    # The daemon's run-status sensors never see in-process runs, so record last sync here.
+    run = instance.get_run_by_id(result.run_id)
+    if run is not None:
+        record_run_last_sync(instance, run, postgres, succeeded=result.success, error=error)
+    with postgres.connection() as connection:
+        outcomes = {o.cloud_account_id: o for o in outcomes_for_run(connection, result.run_id)}
+    if not result.success and not outcomes:
+        # The run failed before any account was tried: every account shares its error.
+        summary.success = False
+        return [
+            AccountSyncResult(account, FAILED, attempt, result.run_id, error=sanitise_error(error))
+            for account in block
+        ]
+    results = []
+    for account in block:
+        outcome = outcomes.get(account)
+        if outcome is None:  # not active: the asset skipped it
+            results.append(AccountSyncResult(account, SKIPPED, attempt, result.run_id))
+        elif outcome.status == "success":
+            results.append(
+                AccountSyncResult(
+                    account,
+                    LOADED,
+                    attempt,
+                    result.run_id,
+                    rows_in_window=outcome.rows_in_window,
+                    rows_written=outcome.rows_written,
+                    paid_requests=outcome.paid_requests,
+                )
+            )
+        else:
+            results.append(
+                AccountSyncResult(
+                    account,
+                    FAILED,
+                    attempt,
+                    result.run_id,
+                    error=sanitise_error(outcome.error),
+                    retryable=account in retryable,
+                )
+            )
+    return results
 
 
 def _postgres_outside_runs(resources: Mapping[str, object]) -> PostgresResource:
@@ -173,10 +344,17 @@ def _run_statistics(result: dg.ExecuteInProcessResult) -> tuple[dict[str, Any], 
             error = data.user_failure_data.description
             statistics = _plain_metadata(data.user_failure_data.metadata)
         elif data.error is not None:
-            error = data.error.message.strip()
+            error = _root_cause(data.error)
     elif not result.success:
         error = "the run failed before the cost_data step; see the Dagster event log"
     return statistics, error
+
+
+def _root_cause(error: SerializableErrorInfo) -> str:
+    """The innermost error of a chain: Dagster's wrappers only say where it happened."""
+    while error.cause is not None:
+        error = error.cause
+    return f"{error.cls_name}: {error.message.strip()}" if error.cls_name else error.message
 
 
 def _accumulate(total: dict[str, Any], addition: Mapping[str, Any]) -> None:

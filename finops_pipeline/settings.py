@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 # Cost Explorer cost metrics we store. NetUnblended/NetAmortized include discounts and credits;
 # BlendedCost is omitted because it only differs for consolidated-billing averaging.
 CE_METRICS: tuple[str, ...] = (
@@ -28,10 +26,6 @@ CE_MAX_PAGINATION_RESTARTS = 3
 # Attempts for botocore's standard retry mode, which (unlike "legacy") retries
 # Cost Explorer's LimitExceededException.
 CE_MAX_ATTEMPTS = 8
-
-# First day of the daily partitions. Cost Explorer keeps 14 months of daily data, so earlier
-# partitions are never requested by the schedule; they exist for accounts with longer history.
-PARTITIONS_START_DATE = dt.date(2024, 1, 1)
 
 ACCOUNTS_PARTITIONS_NAME = "cloud_accounts"
 DATE_DIMENSION = "date"

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from finops_pipeline.errors import ConfigurationError
 from finops_pipeline.partition_keys import DateRange
-from finops_pipeline.settings import PARTITIONS_START_DATE
 
 # Cost Explorer keeps daily data for the current month plus this many previous months.
 CE_DAILY_HISTORY_PREVIOUS_MONTHS = 13
@@ -108,8 +107,8 @@ def first_of_month(day: dt.date, months_back: int = 0) -> dt.date:
 
 
 def daily_history_start(today: dt.date) -> dt.date:
-    """The oldest day Cost Explorer still reports daily, or the partitions' start if later."""
-    return max(first_of_month(today, CE_DAILY_HISTORY_PREVIOUS_MONTHS), PARTITIONS_START_DATE)
+    """The oldest day Cost Explorer still reports daily: the 1st, 13 months before this one."""
+    return first_of_month(today, CE_DAILY_HISTORY_PREVIOUS_MONTHS)
 
 
 def last_complete_day(today: dt.date, *, include_today: bool = False) -> dt.date:

@@ -20,10 +20,11 @@ from finops_pipeline.crypto import KeyRing
 from finops_pipeline.db.accounts import register_account
 from finops_pipeline.db.urls import to_libpq_url
 from tests.ce_responses import paginate, simple_days
+from tests.dates import RECENT_START
 
 pytestmark = pytest.mark.integration
 
-START = dt.date(2025, 6, 1)
+START = RECENT_START
 
 
 @pytest.fixture
@@ -146,7 +147,7 @@ def test_sync_refuses_a_window_ending_today(tmp_path: Path) -> None:
         "--account",
         "x",
         "--start",
-        "2025-01-01",
+        RECENT_START.isoformat(),
         "--end",
         today,
         env={**os.environ, "DAGSTER_HOME": str(tmp_path)},

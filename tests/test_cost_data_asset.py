@@ -32,10 +32,11 @@ from tests.ce_responses import (
     reset_moto_ce,
     simple_days,
 )
+from tests.dates import RECENT_START
 
 pytestmark = pytest.mark.integration
 
-START = dt.date(2025, 3, 1)
+START = RECENT_START
 SERVICES = TWO_SERVICES
 
 

@@ -37,12 +37,13 @@ from finops_pipeline.db.urls import to_libpq_url, to_psycopg2_url, with_database
 from finops_pipeline.partition_keys import account_date_key
 from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME
 from tests.ce_responses import MOTO_ACCOUNT_ID, TWO_SERVICES, paginate, simple_days
+from tests.dates import RECENT_START
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICES = TWO_SERVICES
-BACKFILL_START = dt.date(2026, 6, 1)
+BACKFILL_START = RECENT_START
 BACKFILL_DAYS = 60
 # Bounds for each wait: generous for a loaded 2-core machine, never reached when all is well.
 WAIT_SECONDS = 240

@@ -39,10 +39,11 @@ from tests.aws_iam import (
     create_user,
 )
 from tests.ce_responses import TWO_SERVICES, paginate, queue_moto_pages, simple_days
+from tests.dates import RECENT_START
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("sts_trust")]
 
-START = dt.date(2025, 3, 1)
+START = RECENT_START
 DAYS = 3
 SERVICES = TWO_SERVICES
 

@@ -40,11 +40,12 @@ from finops_pipeline.resources import (
 )
 from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME
 from tests.ce_responses import TWO_SERVICES, paginate, simple_days
+from tests.dates import RECENT_START
 
 pytestmark = pytest.mark.integration
 
-START = dt.date(2025, 6, 1)
-END = dt.date(2025, 6, 3)
+START = RECENT_START
+END = START + dt.timedelta(days=2)
 
 
 @pytest.fixture

@@ -43,10 +43,11 @@ from tests.ce_responses import (
     queue_moto_pages,
     reset_moto_ce,
 )
+from tests.dates import RECENT_START, TODAY
 
 pytestmark = pytest.mark.integration
 
-START = dt.date(2025, 3, 1)
+START = RECENT_START
 SERVICES = TWO_SERVICES
 DENIED_KEY = "AKIADENIEDKEY0000002"
 
@@ -501,28 +502,35 @@ def test_schedule_re_reads_the_previous_month_until_it_is_final(
     a = add_account(connection, key_ring, "tenant-a")
     b = add_account(connection, key_ring, "tenant-b")
     instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, [a, b])
-    march_end = dt.date(2025, 3, 31)
+    # A complete month of the history ("March") and the month after it ("April").
+    march = first_of_month(TODAY, 3)
+    april = first_of_month(TODAY, 2)
+    march_end = april - dt.timedelta(days=1)
+    march_29, march_30 = march_end - dt.timedelta(days=2), march_end - dt.timedelta(days=1)
     # a's last March days are still estimated; b has no March rows at all.
-    tail = [*days(dt.date(2025, 3, 29), 1), *days(dt.date(2025, 3, 30), 2, estimated=True)]
+    tail = [*days(march_29, 1), *days(march_30, 2, estimated=True)]
     queue_moto_pages(paginate(tail, per_page=10))
     assert run_range(
-        instance, database_url, encryption_key, range_tags(a, a, dt.date(2025, 3, 29), march_end)
+        instance, database_url, encryption_key, range_tags(a, a, march_29, march_end)
     ).success
 
     def starts(day: dt.date) -> dict[str, dt.date]:
         planned = windows(evaluate_schedule(instance, database_url, six_am(day)))
         return {account: planned[account].start for account in (a, b)}
 
-    assert starts(dt.date(2025, 4, 2)) == {a: dt.date(2025, 3, 1), b: dt.date(2025, 3, 30)}
-    assert starts(dt.date(2025, 4, 5)) == {a: dt.date(2025, 3, 1), b: dt.date(2025, 4, 2)}
+    def april_day(day: int) -> dt.date:
+        return april + dt.timedelta(days=day - 1)
+
+    assert starts(april_day(2)) == {a: march, b: march_30}
+    assert starts(april_day(5)) == {a: march, b: april_day(2)}
     # Past the re-pull days, or with the month final, only the restatement window is read.
-    assert starts(dt.date(2025, 4, 6)) == {a: dt.date(2025, 4, 3), b: dt.date(2025, 4, 3)}
+    assert starts(april_day(6)) == {a: april_day(3), b: april_day(3)}
     reset_moto_ce()
-    queue_moto_pages(paginate(days(dt.date(2025, 3, 29), 3), per_page=10))
+    queue_moto_pages(paginate(days(march_29, 3), per_page=10))
     assert run_range(
-        instance, database_url, encryption_key, range_tags(a, a, dt.date(2025, 3, 29), march_end)
+        instance, database_url, encryption_key, range_tags(a, a, march_29, march_end)
     ).success
-    assert starts(dt.date(2025, 4, 2)) == {a: dt.date(2025, 3, 30), b: dt.date(2025, 3, 30)}
+    assert starts(april_day(2)) == {a: march_30, b: march_30}
 
 
 def test_run_failing_before_any_account_is_recorded_from_its_partition_tags(

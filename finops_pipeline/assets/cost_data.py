@@ -1,6 +1,7 @@
 """The ``cost_data`` asset: daily cloud costs per account, loaded idempotently."""
 
 import os
+from typing import Any
 
 import dagster as dg
 
@@ -16,6 +17,8 @@ from finops_pipeline.retries import retry_policy_from_env
 from finops_pipeline.settings import CE_PRICE_PER_REQUEST_USD
 
 COST_EXPLORER_POOL = "cost_explorer"
+#: Failure metadata: the failed accounts whose errors are transient, so worth a retry.
+RETRYABLE_ACCOUNTS_KEY = "retryable_accounts"
 
 COST_DATA_COLUMNS = dg.TableSchema(
     columns=[
@@ -41,20 +44,20 @@ COST_DATA_COLUMNS = dg.TableSchema(
 )
 
 
-@dg.asset(
+_COST_DATA_ATTRIBUTES: dict[str, Any] = dict(
+    name="cost_data",
     partitions_def=account_daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=COST_EXPLORER_POOL,
-    # Transient failures (throttling, a dropped connection) retry with exponential backoff and
-    # jitter; permanent ones raise Failure(allow_retries=False) below and are not retried.
-    retry_policy=retry_policy_from_env(os.environ),
     group_name="costs",
     kinds={"postgres", "aws", "pandas"},
     owners=["team:finops"],
     tags={"domain": "finops"},
     metadata={"dagster/column_schema": COST_DATA_COLUMNS, "dagster/table_name": "cost_data"},
 )
-def cost_data(
+
+
+def _cost_data(
     context: dg.AssetExecutionContext,
     postgres: PostgresResource,
     credential_decryptor: CredentialDecryptor,
@@ -101,8 +104,10 @@ def cost_data(
                 description=f"{type(error).__name__}: {error}",
                 allow_retries=not error.permanent,
             ) from error
-        # Recorded by the run itself, so the last-sync sensors know each account's outcome
-        # even when one account of a range run failed and the others loaded.
+    # Recorded by the run itself, so the last-sync sensors know each account's outcome even
+    # when one account of a range run failed and the others loaded. On a connection of its
+    # own: the load may have lost the first one.
+    with postgres.connection() as connection:
         record_outcomes(connection, report.account_outcomes(context.run.run_id))
     metadata = report_metadata(report)
     if report.failures:
@@ -113,6 +118,18 @@ def cost_data(
             allow_retries=not all(f.permanent for f in report.failures),
         )
     return dg.MaterializeResult(metadata=metadata)
+
+
+# Transient failures (throttling, a dropped connection) retry with exponential backoff and
+# jitter; permanent ones raise Failure(allow_retries=False) above and are not retried.
+cost_data = dg.asset(retry_policy=retry_policy_from_env(os.environ), **_COST_DATA_ATTRIBUTES)(
+    _cost_data
+)
+
+#: The same asset without step retries, for `finops sync`: it retries the failed accounts
+#: itself, in new runs, with short waits and a line per retry. In-process execution has no
+#: run-level switch for step retries.
+cost_data_without_step_retries = dg.asset(**_COST_DATA_ATTRIBUTES)(_cost_data)
 
 
 def report_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue | int | float | str]:
@@ -145,6 +162,9 @@ def report_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue | in
     if report.failures:
         metadata["failed_accounts"] = dg.MetadataValue.text(
             ", ".join(f.account_id for f in report.failures)
+        )
+        metadata[RETRYABLE_ACCOUNTS_KEY] = dg.MetadataValue.text(
+            ", ".join(f.account_id for f in report.failures if not f.permanent)
         )
     top = report.top_services()
     metadata["top_services"] = dg.MetadataValue.table(

@@ -21,7 +21,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from finops_pipeline.errors import DatabaseError
+from finops_pipeline.errors import DatabaseConnectionLostError, DatabaseError
 from finops_pipeline.settings import COST_COLUMNS, COST_KEY_COLUMNS, COST_VALUE_COLUMNS
 
 _STAGING = "cost_data_staging"
@@ -71,6 +71,8 @@ def replace_cost_window(
         run_id: The Dagster run writing the rows.
 
     Raises:
+        DatabaseConnectionLostError: the connection dropped mid-load; nothing changed, and the
+            connection is unusable.
         DatabaseError: the load failed; nothing in the window changed.
     """
     window = {
@@ -107,6 +109,12 @@ def replace_cost_window(
             cursor.execute(_INSERT_MISSING, window)
             inserted_total = cursor.rowcount
     except psycopg.Error as error:
+        if connection.broken:
+            raise DatabaseConnectionLostError(
+                f"The connection to PostgreSQL was lost while loading {start}..{end_inclusive} "
+                f"for account {cloud_account_id} ({type(error).__name__}); the window was rolled "
+                "back and its old rows are intact. Re-run once the database is reachable."
+            ) from error
         raise DatabaseError(
             f"Loading {start}..{end_inclusive} for account {cloud_account_id} failed "
             f"({type(error).__name__}); the window was rolled back and its old rows are intact. "
