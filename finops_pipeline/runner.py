@@ -18,6 +18,7 @@ from dagster._core.storage.tags import (
 
 from finops_pipeline.assets import cost_data
 from finops_pipeline.db.embedded import finops_home
+from finops_pipeline.instance_config import write_instance_config
 from finops_pipeline.partition_keys import account_date_key
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sensors.last_sync import record_run_last_sync
@@ -59,7 +60,9 @@ def local_dagster_home(environ: Mapping[str, str] | None = None) -> Path:
 
 def open_instance() -> dg.DagsterInstance:
     """The persistent local Dagster instance the CLI records its runs in."""
-    os.environ["DAGSTER_HOME"] = str(local_dagster_home())
+    home = local_dagster_home()
+    write_instance_config(home)
+    os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
 

@@ -136,18 +136,22 @@ def test_too_long_data_folder_is_refused_for_root(scratch: Path) -> None:
         embedded._check_root_safety(pgdata)
 
 
-def test_pgserver_failure_is_wrapped(monkeypatch: pytest.MonkeyPatch, scratch: Path) -> None:
-    def broken_get_server(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("initdb exploded")
+def test_a_failed_start_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, scratch: Path) -> None:
+    def failing_helper(action: str, pgdata: Path) -> list[str]:
+        script = "import sys; print('initdb: noise'); sys.exit('RuntimeError: initdb exploded')"
+        return [sys.executable, "-c", script]
 
-    monkeypatch.setattr(embedded._import_pgserver(), "get_server", broken_get_server)
+    monkeypatch.setattr(embedded, "_control_command", failing_helper)
     home = scratch / "home"
     with pytest.raises(EmbeddedPostgresError) as caught:
         embedded_database_url(home)
     message = str(caught.value)
-    assert str(home / "pgdata") in message
+    assert message.startswith(
+        f"Could not start the embedded PostgreSQL server in {home / 'pgdata'}"
+    )
+    assert "(RuntimeError: initdb exploded)" in message
     assert "DATABASE_URL" in message
-    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert "\n" not in message
 
 
 # --- real servers --------------------------------------------------------------------------
