@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,8 @@ class LaunchReport:
 
     launch: int
     seconds_to_ready: float = 0.0
+    seconds_to_ticks: float = 0.0
+    backfill_seconds: float = 0.0
     ticks: list[Tick] = field(default_factory=list)
     backfill_status: str | None = None
     backfill_runs: list[tuple[str, str]] = field(default_factory=list)
@@ -129,14 +131,16 @@ class LaunchReport:
     def line(self) -> str:
         counts = ", ".join(f"{name} {count}" for name, count in self.ticks_by_sensor().items())
         backfill = (
-            f"; backfill {self.backfill_status} ({len(self.backfill_runs)} runs: "
+            f"; backfill {self.backfill_status} in {self.backfill_seconds:.0f} s "
+            f"({len(self.backfill_runs)} runs: "
             f"{', '.join(status for _, status in self.backfill_runs)})"
             if self.backfill_status
             else ""
         )
         return (
-            f"launch {self.launch}: ready in {self.seconds_to_ready:.0f} s; ticks {len(self.ticks)} "
-            f"({counts}); failed {len(self.failed_ticks)}{backfill}"
+            f"launch {self.launch}: ready in {self.seconds_to_ready:.0f} s, ticks after "
+            f"{self.seconds_to_ticks:.0f} s; ticks {len(self.ticks)} ({counts}); "
+            f"failed {len(self.failed_ticks)}{backfill}"
         )
 
 
@@ -279,9 +283,10 @@ def observe_launch(
     ticks_per_sensor: int,
     backfill_partitions: Sequence[str] = (),
     timeout: float = 240,
+    while_running: Callable[[UiProcess], None] | None = None,
 ) -> LaunchReport:
-    """Start the UI, wait for ``ticks_per_sensor`` ticks of every sensor, optionally run a
-    backfill to its end, and stop the UI."""
+    """Start the UI, wait for ``ticks_per_sensor`` ticks of every sensor, call
+    ``while_running``, optionally run a backfill to its end, and stop the UI."""
     report = LaunchReport(launch)
     started = time.time()
     with running_ui(command, env, log, port, timeout) as ui:
@@ -294,7 +299,11 @@ def observe_launch(
             return ticks if failed or min(counts.values()) >= ticks_per_sensor else None
 
         report.ticks = wait_until("sensor ticks", enough_ticks, ui, timeout)
+        report.seconds_to_ticks = time.time() - started
+        if while_running is not None:
+            while_running(ui)
         if backfill_partitions:
+            launched = time.time()
             backfill_id = launch_backfill(port, backfill_partitions)
 
             def finished() -> tuple[str, list[tuple[str, str]]] | None:
@@ -304,6 +313,7 @@ def observe_launch(
             report.backfill_status, report.backfill_runs = wait_until(
                 "the backfill", finished, ui, timeout
             )
+            report.backfill_seconds = time.time() - launched
             # Ticks that happened while the backfill ran count too.
             report.ticks = sensor_ticks(port, started)
     return report

@@ -36,7 +36,7 @@ from finops_pipeline.db.embedded import (
     stop_server,
 )
 from finops_pipeline.partition_keys import account_date_key
-from tests.dagster_ui import LaunchReport, free_port, observe_launch
+from tests.dagster_ui import LaunchReport, UiProcess, free_port, observe_launch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -134,6 +134,15 @@ def test_ui_sensors_tick_cleanly_on_every_launch_and_a_backfill_completes(
             launch_env = {**env, "DAGSTER_HOME": str(dagster_home)}
         else:
             command, launch_env = [finops, "ui", "--port", str(port)], env
+
+        def holders(ui: UiProcess, plain: bool = plain) -> None:
+            users = {user.pid for user in read_server_users(pgdata)}
+            if plain:
+                assert users, "no process of dagster dev uses the server"
+            else:
+                # finops ui started the server before dagster dev and holds it.
+                assert ui.process.pid in users
+
         report = observe_launch(
             launch,
             command,
@@ -143,6 +152,7 @@ def test_ui_sensors_tick_cleanly_on_every_launch_and_a_backfill_completes(
             ticks_per_sensor=2,
             backfill_partitions=partitions if launch == LAUNCHES else (),
             timeout=WAIT_SECONDS,
+            while_running=holders,
         )
         reports.append(report)
         print(f"\n{'dagster dev' if plain else 'finops ui'}: {report.line()}")
