@@ -336,6 +336,8 @@ class ServerUser:
             return abs(psutil.Process(self.pid).create_time() - self.started) < 1.0
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             return False
+        except psutil.AccessDenied:  # cannot tell: keep it, stopping under a user is worse
+            return True
 
     def describe(self) -> str:
         try:
