@@ -550,13 +550,16 @@ def demo(days: int) -> None:
     # As the user typed it (e.g. .venv/bin/finops), so it works without activating the venv.
     program = shlex.quote(sys.argv[0] if Path(sys.argv[0]).name == "finops" else "finops")
     tenant = report.tenants[0].tenant_id if report.tenants else "acme-retail"
+    next_steps = [
+        (f"{program} costs --tenant {tenant}", "a tenant's costs per service and day"),
+        (f"{program} ui", "the Dagster UI on the same data (Ctrl-C stops it)"),
+        (f"{program} db shell", "psql on the database"),
+    ]
+    width = max(len(command) for command, _ in next_steps)
     click.echo("")
     click.echo("Next:")
-    click.echo(f"  {program} costs --tenant {tenant}    a tenant's costs per service and day")
-    click.echo(
-        f"  {program} ui                         the Dagster UI on the same data (Ctrl-C stops it)"
-    )
-    click.echo(f"  {program} db shell                   psql on the database")
+    for command, meaning in next_steps:
+        click.echo(f"  {command:<{width}}   {meaning}")
     if not report.success:
         sys.exit(1)
 
