@@ -158,6 +158,26 @@ def test_a_failed_start_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, scra
     assert "\n" not in message
 
 
+def test_a_failed_start_is_retried_by_the_next_call(
+    monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    """pgserver caches its server object before starting it, so in one process a failed start
+    used to fail every later call (every sensor tick) until a restart. Nothing of a failed
+    start may stay behind in this process."""
+    real_command = embedded._control_command
+    monkeypatch.setattr(
+        embedded,
+        "_control_command",
+        lambda action, pgdata: [sys.executable, "-c", "import sys; sys.exit('pg_ctl crashed')"],
+    )
+    with pytest.raises(EmbeddedPostgresError, match=r"\(pg_ctl crashed\)"):
+        embedded_database_url(home)
+    monkeypatch.setattr(embedded, "_control_command", real_command)
+    url = embedded_database_url(home)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
 # --- real servers --------------------------------------------------------------------------
 
 
