@@ -131,6 +131,12 @@ def pipeline_principal(
     )
 
 
+def sts_endpoint_from_environment(environ: Mapping[str, str] | None = None) -> str | None:
+    """``FINOPS_STS_ENDPOINT_URL``: where every STS call goes, for roles and access keys alike."""
+    env = os.environ if environ is None else environ
+    return env.get(STS_ENDPOINT_ENV, "").strip() or None
+
+
 def pipeline_principal_from_environment(
     environ: Mapping[str, str] | None = None,
 ) -> PipelinePrincipal | None:
@@ -140,7 +146,7 @@ def pipeline_principal_from_environment(
         env.get(PIPELINE_ACCESS_KEY_ID_ENV, "").strip() or None,
         env.get(PIPELINE_SECRET_ACCESS_KEY_ENV, "").strip() or None,
         env.get(PIPELINE_SESSION_TOKEN_ENV, "").strip() or None,
-        sts_endpoint_url=env.get(STS_ENDPOINT_ENV, "").strip() or None,
+        sts_endpoint_url=sts_endpoint_from_environment(env),
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from finops_pipeline.aws_roles import (
+    STS_ENDPOINT_ENV,
     AwsSession,
     PipelinePrincipal,
     assume_role,
@@ -28,8 +29,13 @@ from finops_pipeline.aws_roles import (
 from finops_pipeline.cost_explorer.client import client_config, cost_explorer_client
 from finops_pipeline.cost_explorer.paging import translate_client_error
 from finops_pipeline.credentials import AwsRoleCredentials, Credentials
-from finops_pipeline.errors import FinopsError, ProviderAccessDeniedError
+from finops_pipeline.errors import FinopsError, ProviderAccessDeniedError, typed_error
 from finops_pipeline.settings import CE_PRICE_PER_REQUEST_USD
+
+# GetCallerIdentity answers these for an unknown key id or a wrong secret.
+_UNKNOWN_KEY_CODES = frozenset(
+    {"InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"}
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ def validate_aws_account(
     credentials: Credentials,
     principal: PipelinePrincipal | None,
     ce_endpoint_url: str | None = None,
+    sts_endpoint_url: str | None = None,
     today: dt.date | None = None,
 ) -> ValidationReport:
     """Run every validation check that applies to the account's credential kind.
@@ -113,6 +120,8 @@ def validate_aws_account(
         credentials: The decrypted credentials.
         principal: The pipeline's own principal (needed for roles).
         ce_endpoint_url: A Cost Explorer endpoint override.
+        sts_endpoint_url: An STS endpoint override (``FINOPS_STS_ENDPOINT_URL``); the
+            principal's own override when None. Applies to access keys and roles alike.
         today: The UTC date (for tests); the probe asks for the day before.
 
     Returns:
@@ -132,11 +141,11 @@ def validate_aws_account(
             if arn_account != provider_account_id:
                 return report
         session = session_for(credentials, principal)
-        sts = session.client("sts", config=client_config())
-        try:
-            identity = sts.get_caller_identity()
-        except ClientError as error:
-            raise translate_client_error(error) from None
+        if sts_endpoint_url is None and principal is not None:
+            sts_endpoint_url = principal.sts_endpoint_url
+        identity = _caller_identity(session, sts_endpoint_url, report)
+        if identity is None:
+            return report
         report.caller_arn = identity.get("Arn")
         report.caller_account = identity.get("Account")
         report.add(
@@ -162,6 +171,33 @@ def validate_aws_account(
     except FinopsError as error:
         report.add("error", False, f"{type(error).__name__}: {error}")
     return report
+
+
+def _caller_identity(
+    session: AwsSession, endpoint_url: str | None, report: ValidationReport
+) -> dict[str, Any] | None:
+    """``GetCallerIdentity``, or None after recording why it failed."""
+    sts = session.client("sts", endpoint_url=endpoint_url, config=client_config())
+    try:
+        return dict(sts.get_caller_identity())
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "Unknown")
+        if code in _UNKNOWN_KEY_CODES:
+            detail = (
+                f"AWS does not recognise these credentials ({code}); check the access key id "
+                "and secret, or register the account again"
+            )
+        else:
+            translated = typed_error(error)
+            detail = f"{type(translated).__name__}: {translated}"
+    except BotoCoreError as error:
+        where = endpoint_url or "the default STS endpoint"
+        detail = (
+            f"could not reach STS at {where} ({type(error).__name__}); check "
+            f"{STS_ENDPOINT_ENV} and network access, then retry"
+        )
+    report.add("credentials_valid", False, detail)
+    return None
 
 
 def _external_id_required(

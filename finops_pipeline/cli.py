@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from finops_pipeline.errors import FinopsError
+from finops_pipeline.errors import FinopsError, typed_error
 
 logger = logging.getLogger("finops_pipeline.cli")
 
@@ -32,14 +32,34 @@ def _parse_day(value: str, flag: str) -> dt.date:
         raise click.BadParameter(f"{value!r} is not a YYYY-MM-DD date", param_hint=flag) from None
 
 
+def _error_line(error: BaseException) -> str:
+    """One line for any error: typed errors as they are, AWS SDK, database and network errors
+    translated; the secrets the process knows are masked."""
+    from finops_pipeline.credentials import GLOBAL_REDACTOR
+
+    typed = typed_error(error)
+    if typed is None:
+        line = f"unexpected {type(error).__name__}: {error}. Run with -v for the traceback."
+    else:
+        line = f"{typed} [{type(typed).__name__}]"
+    return GLOBAL_REDACTOR.redact(" ".join(line.split()))
+
+
 class FinopsGroup(click.Group):
-    """Turns typed project errors into one clear line and exit code 1."""
+    """The one guard every command runs under: an error becomes one clear line and exit 1.
+
+    Usage errors keep click's exit 2; ``-v`` also logs the traceback.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except FinopsError as error:
-            _fail(f"{error} [{type(error).__name__}]")
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if ctx.params.get("verbose"):
+                logger.error("%s failed", ctx.info_name, exc_info=error)
+            _fail(_error_line(error))
 
 
 @click.group(cls=FinopsGroup)
@@ -215,6 +235,8 @@ def _print_sync(result: Any) -> None:
     for key, value in sorted(stats.items()):
         if key.startswith("total_unblended_cost_"):
             click.echo(f"  cost {key.rsplit('_', 1)[-1]:<13} {value}")
+    for note in stats.get("no_data", []):
+        click.echo(f"  note: {note}")
     if result.error:
         click.echo(f"error: {result.error}", err=True)
 
@@ -251,13 +273,31 @@ def _read_secret(secret_stdin: bool) -> Any:
     return Secret(value)
 
 
+def _tenant_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Every option that takes a tenant uses this: a blank one is a usage error (exit 2)."""
+    from finops_pipeline.db.tenants import check_tenant_id
+
+    if value is None:
+        return None
+    try:
+        return check_tenant_id(value)
+    except FinopsError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 @main.group()
 def accounts() -> None:
     """Onboard and manage cloud accounts (credentials are stored encrypted)."""
 
 
 @accounts.command("add")
-@click.option("--tenant", "tenant_id", required=True, help="The tenant the account belongs to.")
+@click.option(
+    "--tenant",
+    "tenant_id",
+    required=True,
+    callback=_tenant_id,
+    help="The tenant the account belongs to (not blank, no surrounding spaces).",
+)
 @click.option("--name", required=True, help="A display name.")
 @click.option("--provider", default="aws", show_default=True, help="Only aws is supported.")
 @click.option("--account-number", required=True, help="The 12-digit AWS account number.")
@@ -303,7 +343,7 @@ def accounts_add(
         trust_policy,
     )
     from finops_pipeline.keys import load_key_ring
-    from finops_pipeline.onboarding import add_account, remove_account, validate_account
+    from finops_pipeline.onboarding import add_account, validate_new_account
 
     secret = _read_secret(secret_stdin) if access_key_id else None
     if role_arn and (secret_stdin or os.environ.get(SECRET_ENV)):
@@ -336,10 +376,15 @@ def accounts_add(
             click.echo(policy_json(permission_policy()), err=True)
             click.echo(f"\nthen run: finops accounts validate {added.account_id}\n", err=True)
         if validate_now:
-            report = validate_account(connection, ring, added.account_id, principal=principal)
+            try:
+                report = validate_new_account(
+                    connection, ring, added.account_id, principal=principal, **_endpoints()
+                )
+            except BaseException:
+                click.echo("validation did not finish; the account was not kept", err=True)
+                raise
             _print_validation(report, err=True)
             if not report.ok:
-                remove_account(connection, added.account_id)
                 _fail("validation failed; the account was not kept")
     click.echo(added.account_id)
 
@@ -362,6 +407,15 @@ def accounts_list(output: str) -> None:
         )
 
 
+def _endpoints() -> dict[str, str | None]:
+    from finops_pipeline.aws_roles import sts_endpoint_from_environment
+
+    return {
+        "ce_endpoint_url": os.environ.get("FINOPS_CE_ENDPOINT_URL", "").strip() or None,
+        "sts_endpoint_url": sts_endpoint_from_environment(),
+    }
+
+
 def _print_validation(report: Any, *, err: bool = False) -> None:
     for check in report.checks:
         mark = "ok  " if check.ok else "FAIL"
@@ -378,17 +432,26 @@ def _print_validation(report: Any, *, err: bool = False) -> None:
 def accounts_validate(account_id: str, output: str) -> None:
     """Prove the credentials work: identity, role safety, and a one-day Cost Explorer probe."""
     from finops_pipeline.aws_roles import pipeline_principal_from_environment
+    from finops_pipeline.aws_validation import ValidationReport
     from finops_pipeline.keys import load_key_ring
     from finops_pipeline.onboarding import validate_account
 
-    with _database() as connection:
-        report = validate_account(
-            connection,
-            load_key_ring(),
-            account_id,
-            principal=pipeline_principal_from_environment(),
-            ce_endpoint_url=os.environ.get("FINOPS_CE_ENDPOINT_URL") or None,
-        )
+    try:
+        with _database() as connection:
+            report = validate_account(
+                connection,
+                load_key_ring(),
+                account_id,
+                principal=pipeline_principal_from_environment(),
+                **_endpoints(),
+            )
+    except Exception as error:
+        if output == "json":
+            # Scripts read stdout: they get the failed check, not silence.
+            failed = ValidationReport(account_id=account_id)
+            failed.add("error", False, _error_line(error))
+            click.echo(json.dumps(failed.as_dict(), indent=2))
+        raise
     if output == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:

@@ -17,7 +17,11 @@ import psycopg
 
 from finops_pipeline.credentials import Credentials
 from finops_pipeline.db.accounts import CloudAccount, get_accounts
-from finops_pipeline.db.cost_loader import WindowLoadStats, replace_cost_window
+from finops_pipeline.db.cost_loader import (
+    WindowLoadStats,
+    count_window_rows,
+    replace_cost_window,
+)
 from finops_pipeline.db.sync_runs import AccountRunOutcome
 from finops_pipeline.errors import FinopsError
 from finops_pipeline.normalise import check_rows_within_window, normalise_cost_rows
@@ -41,6 +45,23 @@ class WindowResult:
     final_days: int
     load: WindowLoadStats | None  # None when the provider had no data yet
     rows: pd.DataFrame
+    #: Rows the window already held when the provider had no data yet; they were kept.
+    rows_kept: int = 0
+
+    @property
+    def rows_in_window(self) -> int:
+        """What ``cost_data`` holds for the window now: loaded, or kept for lack of new data."""
+        return self.load.rows_in_window if self.load else self.rows_kept
+
+    @property
+    def no_data_note(self) -> str | None:
+        """Why nothing was loaded, when the provider had no data yet."""
+        if self.load is not None:
+            return None
+        return (
+            f"{self.account_id}: no data available yet for {self.window}; existing rows kept "
+            f"({self.rows_kept:,} rows)"
+        )
 
 
 @dataclass(frozen=True)
@@ -69,7 +90,34 @@ class CollectionReport:
 
     @property
     def rows_in_windows(self) -> int:
-        return sum(window.load.rows_in_window for window in self.windows if window.load)
+        return sum(window.rows_in_window for window in self.windows)
+
+    @property
+    def no_data_notes(self) -> list[str]:
+        """One line per window the provider had no data for yet (its rows were kept)."""
+        return [note for window in self.windows if (note := window.no_data_note)]
+
+    def failure_summary(self, *, loaded_earlier: int = 0) -> str:
+        """The first line of a failed run's description: right for one, all, or some accounts.
+
+        Args:
+            loaded_earlier: Accounts an earlier attempt of the same run loaded (a retry
+                re-reads only the failed ones).
+        """
+        failed = {failure.account_id for failure in self.failures}
+        loaded = len({window.account_id for window in self.windows} - failed) + loaded_earlier
+        skipped = len(self.skipped_accounts)
+        total = len(failed) + loaded + skipped
+        if total == 1:
+            return "The account failed; nothing was loaded."
+        if len(failed) == total:
+            return f"All {total} accounts failed; nothing was loaded."
+        others = total - len(failed)
+        if loaded == others:
+            rest = "the other one was loaded" if others == 1 else f"the other {others} were loaded"
+        else:
+            rest = f"{loaded} loaded, {skipped} skipped (not active)"
+        return f"{len(failed)} of {total} accounts failed; {rest}."
 
     @property
     def rows_written(self) -> int:
@@ -88,8 +136,7 @@ class CollectionReport:
                 status="success",
                 rows_written=(previous.rows_written if previous else 0)
                 + (load.rows_written if load else 0),
-                rows_in_window=(previous.rows_in_window if previous else 0)
-                + (load.rows_in_window if load else 0),
+                rows_in_window=(previous.rows_in_window if previous else 0) + window.rows_in_window,
                 paid_requests=(previous.paid_requests if previous else 0) + window.paid_requests,
                 range_start=min(window.window.start, previous.range_start)
                 if previous and previous.range_start
@@ -210,9 +257,24 @@ def _collect_window(
         provider=account.provider,
     )
     load: WindowLoadStats | None = None
+    rows_kept = 0
     if fetched.data_unavailable:
-        # A new account has no data yet: that is not "every day is empty", so keep the window.
-        logger.info("No cost data available yet for account %s, %s", account.id, window)
+        # A new account has no data yet: that is not "every day is empty", so keep the window,
+        # and report what it still holds rather than zero.
+        rows_kept = count_window_rows(
+            connection,
+            tenant_id=account.tenant_id,
+            cloud_account_id=account.id,
+            provider=account.provider,
+            start=window.start,
+            end_inclusive=window.end,
+        )
+        logger.info(
+            "No cost data available yet for account %s, %s; kept its %d rows",
+            account.id,
+            window,
+            rows_kept,
+        )
     else:
         check_rows_within_window(rows, window.start, window.end)
         load = replace_cost_window(
@@ -246,4 +308,5 @@ def _collect_window(
         final_days=len(fetched.final_days),
         load=load,
         rows=rows,
+        rows_kept=rows_kept,
     )

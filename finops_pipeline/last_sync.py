@@ -33,7 +33,8 @@ class LastSyncUpdate:
     run_id: str
     status: str
     finished_at: dt.datetime
-    rows_written: int | None = None
+    #: What the synced range holds now (rows kept for lack of new data included).
+    rows_in_window: int | None = None
     range_start: dt.date | None = None
     range_end: dt.date | None = None
     error: str | None = None
@@ -85,7 +86,7 @@ def fold_run_outcomes(
                     run_id=run_id,
                     status=STATUS_SUCCESS,
                     finished_at=finished_at,
-                    rows_written=outcome.rows_written,
+                    rows_in_window=outcome.rows_in_window,
                     range_start=outcome.range_start or (tag_range.start if tag_range else None),
                     range_end=outcome.range_end or (tag_range.end if tag_range else None),
                 )

@@ -25,7 +25,7 @@ from finops_pipeline.credentials import (
 )
 from finops_pipeline.crypto import KeyRing, decrypt
 from finops_pipeline.db.accounts import CloudAccount, get_account, list_accounts, register_account
-from finops_pipeline.db.tenants import ensure_tenant
+from finops_pipeline.db.tenants import check_tenant_id, ensure_tenant
 from finops_pipeline.errors import ConfigurationError, FinopsError, UnsupportedProviderError
 from finops_pipeline.settings import PROVIDER_AWS
 
@@ -123,6 +123,7 @@ def add_account(
             f"Provider {provider!r} has no cost collector yet; only {PROVIDER_AWS!r} accounts "
             "can be onboarded."
         )
+    check_tenant_id(tenant_id)
     if not name or not name.strip():
         raise ConfigurationError("The account name is empty; pass --name.")
     # Check the input before the tenant (and its external id) is created, so bad input
@@ -254,9 +255,13 @@ def validate_account(
     *,
     principal: PipelinePrincipal | None,
     ce_endpoint_url: str | None = None,
+    sts_endpoint_url: str | None = None,
     today: dt.date | None = None,
 ) -> ValidationReport:
     """Validate an account; disable it if its role trusts callers without the external id.
+
+    ``ce_endpoint_url`` applies when the account has no endpoint of its own;
+    ``sts_endpoint_url`` (``FINOPS_STS_ENDPOINT_URL``) applies to every STS call.
 
     Raises:
         AccountNotFoundError: No such account.
@@ -278,9 +283,48 @@ def validate_account(
         credentials=credentials,
         principal=principal,
         ce_endpoint_url=account.endpoint_url or ce_endpoint_url,
+        sts_endpoint_url=sts_endpoint_url,
         today=today,
     )
     if report.unsafe_trust_policy and account.status != "disabled":
         set_status(connection, account.id, "disabled")
         logger.warning("Disabled account %s: its role does not require the external id", account.id)
     return report
+
+
+def validate_new_account(
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    account_id: str,
+    *,
+    principal: PipelinePrincipal | None,
+    ce_endpoint_url: str | None = None,
+    sts_endpoint_url: str | None = None,
+    today: dt.date | None = None,
+) -> ValidationReport:
+    """Validate a just-added account and remove it unless every check passed.
+
+    The account is removed on a failed check and also when validation never finishes (an
+    unexpected error, Ctrl-C), so ``accounts add --validate`` keeps nothing it did not prove.
+    A role account's tenant and external id stay: the customer's trust policy names them.
+
+    Raises:
+        Whatever validation raised, after the account was removed.
+    """
+    kept = False
+    try:
+        report = validate_account(
+            connection,
+            ring,
+            account_id,
+            principal=principal,
+            ce_endpoint_url=ce_endpoint_url,
+            sts_endpoint_url=sts_endpoint_url,
+            today=today,
+        )
+        kept = report.ok
+        return report
+    finally:
+        if not kept:
+            remove_account(connection, account_id, purge=True)
+            logger.info("Removed account %s: it did not pass validation", account_id)

@@ -154,7 +154,7 @@ def test_good_account_loads_while_tampered_denied_untrusted_and_unsupported_ones
 
     failure = next(e for e in result.all_events if e.is_step_failure)
     description = failure.step_failure_data.user_failure_data.description
-    assert description.startswith("4 of 5 accounts failed; the others were loaded.")
+    assert description.startswith("4 of 5 accounts failed; the other one was loaded.\n")
     everything = description + json.dumps([o.error for o in outcomes.values()])
     for secret in (good_secret, tampered_secret, denied_secret, external_id, encryption_key):
         assert secret not in everything

@@ -30,10 +30,15 @@ def test_success_uses_recorded_outcomes_and_skips_unrecorded_accounts() -> None:
         run_id="run-1",
         run_succeeded=True,
         finished_at=WHEN,
-        outcomes=[outcome("a", rows_written=5, range_start=RANGE.start, range_end=RANGE.end)],
+        outcomes=[
+            outcome(
+                "a", rows_written=1, rows_in_window=5, range_start=RANGE.start, range_end=RANGE.end
+            )
+        ],
         run_ranges={"a": RANGE, "b": RANGE},  # b was skipped (disabled mid-run)
     )
-    assert [(u.account_id, u.status, u.rows_written, u.range_end) for u in updates] == [
+    # last_sync_rows is what the range holds, not what this run happened to rewrite.
+    assert [(u.account_id, u.status, u.rows_in_window, u.range_end) for u in updates] == [
         ("a", "success", 5, RANGE.end)
     ]
 

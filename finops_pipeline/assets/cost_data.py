@@ -69,6 +69,7 @@ def cost_data(
     """
     # A range run must not read context.partition_key: it raises for multi-partition ranges.
     account_ranges = ranges_by_account(context.partition_keys)
+    loaded: set[str] = set()
     if context.retry_number > 0:
         # A retry re-reads only the accounts that failed: the others are loaded already, and
         # every Cost Explorer request is paid.
@@ -107,10 +108,7 @@ def cost_data(
     if report.failures:
         lines = [f"- {f.account_id}: {f.error_type}: {f.message}" for f in report.failures]
         raise dg.Failure(
-            description=(
-                f"{len(report.failures)} of {len(account_ranges)} accounts failed; the others "
-                "were loaded.\n" + "\n".join(lines)
-            ),
+            description="\n".join([report.failure_summary(loaded_earlier=len(loaded)), *lines]),
             metadata=metadata,
             allow_retries=not all(f.permanent for f in report.failures),
         )
@@ -141,6 +139,9 @@ def report_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue | in
     }
     for currency, amount in sorted(report.cost_by_currency().items()):
         metadata[f"total_unblended_cost_{currency}"] = dg.MetadataValue.text(str(amount))
+    if report.no_data_notes:
+        # A JSON list, so the CLI can join the notes of several runs.
+        metadata["no_data"] = dg.MetadataValue.json(report.no_data_notes)
     if report.failures:
         metadata["failed_accounts"] = dg.MetadataValue.text(
             ", ".join(f.account_id for f in report.failures)

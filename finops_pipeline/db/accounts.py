@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 
 from finops_pipeline.credentials import Credentials, credential_kind, serialize_credentials
 from finops_pipeline.crypto import EncryptionContext, KeyRing, encrypt
+from finops_pipeline.db.tenants import check_tenant_id
 from finops_pipeline.errors import AccountNotFoundError, ConfigurationError
 from finops_pipeline.settings import PROVIDER_AWS, PROVIDER_AZURE, PROVIDER_GCP
 
@@ -85,6 +86,7 @@ def register_account(
         raise ConfigurationError(
             f"Unknown provider {provider!r}; use one of {', '.join(SUPPORTED_PROVIDERS)}."
         )
+    check_tenant_id(tenant_id)
     account_id = account_id or str(uuid.uuid4())
     kind = credential_kind(credentials)
     context = EncryptionContext(tenant_id=tenant_id, account_id=account_id, credential_kind=kind)
