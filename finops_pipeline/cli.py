@@ -628,7 +628,13 @@ def demo(days: int) -> None:
 
 
 @main.command()
-@click.option("--tenant", "tenant_id", required=True, help="The tenant whose costs to show.")
+@click.option(
+    "--tenant",
+    "tenant_id",
+    required=True,
+    callback=_tenant_id,
+    help="The tenant whose costs to show.",
+)
 @click.option("--start", default=None, help="First day, YYYY-MM-DD (UTC). Default: --end - 6.")
 @click.option(
     "--end", default=None, help="Last day, YYYY-MM-DD (UTC), inclusive. Default: yesterday."

@@ -187,6 +187,9 @@ def test_costs_command_errors_are_one_line(cli_env: str, costs: dict[str, list[s
     assert result.exit_code == 1
     assert result.output.count("\n") == 1
     assert result.output.startswith("error: No accounts or costs are recorded for tenant 'nobody'")
+    blank = CliRunner().invoke(main, ["costs", "--tenant", " "])
+    assert blank.exit_code == 2
+    assert "The tenant id is blank" in blank.output
     bad_day = CliRunner().invoke(main, ["costs", "--tenant", "tenant-a", "--end", "May 3"])
     assert bad_day.exit_code == 2
     assert "'May 3' is not a YYYY-MM-DD date" in bad_day.output
