@@ -99,7 +99,7 @@ def _verbose() -> bool:
 
 @main.group()
 def db() -> None:
-    """Database schema commands."""
+    """The database: schema, connection URL, psql, and stopping the embedded server."""
 
 
 @db.command("upgrade")
@@ -113,6 +113,91 @@ def db_upgrade() -> None:
         click.echo(f"database at revision {current_revision(engine)}")
     finally:
         engine.dispose()
+
+
+def _configured_database_url() -> str:
+    return os.environ.get("DATABASE_URL", "").strip()
+
+
+@db.command("url")
+def db_url() -> None:
+    """Print the URL of the database in use (DATABASE_URL or the embedded one), password masked."""
+    from finops_pipeline.db.embedded import (
+        PGDATA_DIRNAME,
+        finops_home,
+        running_postmaster,
+        socket_url,
+    )
+    from finops_pipeline.db.urls import redact_url
+
+    configured = _configured_database_url()
+    if configured:
+        click.echo(redact_url(configured))
+        click.echo("(from DATABASE_URL)", err=True)
+        return
+    pgdata = finops_home() / PGDATA_DIRNAME
+    postmaster = running_postmaster(pgdata.resolve())
+    click.echo(socket_url(postmaster.socket_dir if postmaster else pgdata.resolve()))
+    if postmaster is None:
+        click.echo(
+            f"(the embedded server in {pgdata} is not running now: any finops command, "
+            "`finops ui` or `finops db shell` starts it, and it stops when the last of them exits)",
+            err=True,
+        )
+
+
+@db.command("shell")
+def db_shell() -> None:
+    """Open psql on the database in use (starting the embedded server for the session)."""
+    import signal
+    import subprocess
+
+    from finops_pipeline.db.embedded import resolve_database_url
+    from finops_pipeline.db.psql import find_psql, psql_command
+
+    psql = find_psql()
+    url, _embedded = resolve_database_url()  # the embedded server stays up until psql exits
+    argv, extra_env = psql_command(psql, url)
+    child = subprocess.Popen(argv, env={**os.environ, **extra_env})
+    # Ctrl-C belongs to psql (it cancels the running query); this process only waits.
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: None)
+    try:
+        code = child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    sys.exit(code)
+
+
+@db.command("stop")
+@click.option("--force", is_flag=True, help="Stop it even while other processes use it.")
+def db_stop(force: bool) -> None:
+    """Stop the embedded PostgreSQL server (not a DATABASE_URL server)."""
+    from finops_pipeline.db.embedded import stop_server
+
+    if _configured_database_url():
+        _fail(
+            "DATABASE_URL is set, so the embedded server is not in use; `finops db stop` only "
+            "stops the embedded server. Stop your own server with its own tools, or unset "
+            "DATABASE_URL."
+        )
+    report = stop_server(force=force)
+    dropped = (
+        f"; dropped {report.dead_users_dropped} dead process(es) from its users"
+        if report.dead_users_dropped
+        else ""
+    )
+    if not report.was_running:
+        click.echo(f"The embedded PostgreSQL server in {report.pgdata} is not running{dropped}.")
+        return
+    users = (
+        f" (still used by {', '.join(report.live_users_stopped)})"
+        if report.live_users_stopped
+        else ""
+    )
+    click.echo(
+        f"Stopped the embedded PostgreSQL server in {report.pgdata} (pid {report.server_pid})"
+        f"{users}{dropped}."
+    )
 
 
 @main.command()
@@ -605,29 +690,126 @@ def demo(days: int) -> None:
     click.echo("")
     for line in summary_lines(report):
         click.echo(line)
-    click.echo("")
-    click.echo("Open the Dagster UI on the same data (cost_data, its partitions and runs):")
     # As the user typed it (e.g. .venv/bin/finops), so it works without activating the venv.
-    program = sys.argv[0] if Path(sys.argv[0]).name == "finops" else "finops"
-    click.echo(f"  {shlex.quote(program)} ui")
+    program = shlex.quote(sys.argv[0] if Path(sys.argv[0]).name == "finops" else "finops")
+    tenant = report.tenants[0].tenant_id if report.tenants else "acme-retail"
+    next_steps = [
+        (f"{program} costs --tenant {tenant}", "a tenant's costs per service and day"),
+        (f"{program} ui", "the Dagster UI on the same data (Ctrl-C stops it)"),
+        (f"{program} db shell", "psql on the database"),
+    ]
+    width = max(len(command) for command, _ in next_steps)
+    click.echo("")
+    click.echo("Next:")
+    for command, meaning in next_steps:
+        click.echo(f"  {command:<{width}}   {meaning}")
     if not report.success:
         sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--tenant",
+    "tenant_id",
+    required=True,
+    callback=_tenant_id,
+    help="The tenant whose costs to show.",
+)
+@click.option("--start", default=None, help="First day, YYYY-MM-DD (UTC). Default: --end - 6.")
+@click.option(
+    "--end", default=None, help="Last day, YYYY-MM-DD (UTC), inclusive. Default: yesterday."
+)
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def costs(tenant_id: str, start: str | None, end: str | None, output: str) -> None:
+    """A tenant's costs per service and day, from cost_data."""
+    from finops_pipeline.db.reports import tenant_costs
+
+    last = (
+        _parse_day(end, "--end") if end else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    )
+    first = _parse_day(start, "--start") if start else last - dt.timedelta(days=6)
+    with _database() as connection:
+        report = tenant_costs(connection, tenant_id, first, last)
+    if output == "json":
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    _print_costs(report)
+
+
+def _print_costs(report: Any) -> None:
+    click.echo(
+        f"Costs of tenant {report.tenant_id}, {report.start}..{report.end} "
+        "(unblended, per day and service)"
+    )
+    if not report.rows:
+        click.echo("  no costs recorded in this window")
+        return
+    click.echo(f"{'date':<11} {'service':<52} {'cost':>14}  currency")
+    day = None
+    for row in report.rows:
+        shown = row.day.isoformat() if row.day != day else ""
+        day = row.day
+        click.echo(f"{shown:<11} {row.service:<52} {row.unblended_cost:>14,.2f}  {row.currency}")
+    for currency, (unblended, net) in sorted(report.totals().items()):
+        click.echo(
+            f"{'total':<11} {'':<52} {unblended:>14,.2f}  {currency}  (net of credits and "
+            f"refunds: {net:,.2f})"
+        )
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, type=int)
 def ui(host: str, port: int) -> None:
-    """Open the Dagster UI (dagster dev) on the local instance the CLI and the demo use."""
+    """Open the Dagster UI (dagster dev) on the local instance the CLI and the demo use.
+
+    Ctrl-C stops it. On the embedded default the database server is started here, before
+    Dagster's processes, and kept until they exit, so they only connect to it.
+    """
+    from finops_pipeline.db.embedded import finops_home
+    from finops_pipeline.db.engine import create_finops_engine
     from finops_pipeline.demo import ensure_instance_config, ui_environment, ui_workspace
 
     env = ui_environment()
     ensure_instance_config(Path(env["DAGSTER_HOME"]))
     workspace = ui_workspace(Path(env["DAGSTER_HOME"]))
+    if not env.get("DATABASE_URL", "").strip():
+        click.echo(f"Database: embedded PostgreSQL in {finops_home(env) / 'pgdata'}", err=True)
+        # Starts (and migrates) the server; this process stays one of its users until it exits.
+        create_finops_engine(environ=env).dispose()
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace)]
     command += ["-h", host, "-p", str(port)]
     click.echo(f"DAGSTER_HOME={env['DAGSTER_HOME']} {' '.join(command[1:])}", err=True)
-    os.execvpe(sys.executable, command, env)
+    sys.exit(_run_in_foreground(command, env))
+
+
+def _run_in_foreground(command: list[str], env: dict[str, str]) -> int:
+    """Run ``command`` as a child and wait for it, passing termination signals on.
+
+    Ctrl-C reaches the child from the terminal (same process group), so SIGINT is only
+    waited out here; SIGTERM and SIGHUP, which may be sent to this process alone, are
+    forwarded. Waiting (rather than exec) keeps this process alive, so the embedded server
+    it holds is released, and stopped if no one else uses it, only after the child is gone.
+    """
+    import signal
+    import subprocess
+
+    # A shell that starts a background job ignores SIGINT in it, and the ignored state is
+    # inherited; dagster dev maps SIGTERM onto its SIGINT handler, so it could then never stop.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    child = subprocess.Popen(command, env=env)
+
+    def forward(signum: int, _frame: Any) -> None:
+        if signum != signal.SIGINT:
+            child.send_signal(signum)
+
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, forward) for signum in handled}
+    try:
+        return child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from finops_pipeline.crypto import CURRENT_KEY_ENV, KeyRing, decrypt, encrypt
 from finops_pipeline.db.accounts import get_account, register_account
 from finops_pipeline.db.embedded import finops_home
 from finops_pipeline.errors import ConfigurationError, CredentialError
+from finops_pipeline.instance_config import write_instance_config
 from finops_pipeline.keys import ensure_local_key, load_key_ring
 from finops_pipeline.runner import SyncResult, local_dagster_home, sync_accounts
 from finops_pipeline.sandbox.catalogue import DEMO_TENANTS, SandboxTenant
@@ -312,15 +313,8 @@ def summary_lines(report: DemoReport) -> list[str]:
 
 
 def ensure_instance_config(home: Path | None = None) -> Path:
-    """Create an empty ``dagster.yaml`` if missing, so Dagster stops warning that it has none."""
-    home = home or local_dagster_home()
-    path = home / "dagster.yaml"
-    if not path.exists():
-        path.write_text(
-            "# The local Dagster instance of finops (CLI runs, the demo and `finops ui`).\n"
-            "# Runs, event logs and schedules are kept in this folder.\n"
-        )
-    return path
+    """The local instance's ``dagster.yaml`` (see :mod:`finops_pipeline.instance_config`)."""
+    return write_instance_config(home or local_dagster_home())
 
 
 def ui_workspace(home: Path | None = None) -> Path:

@@ -94,9 +94,13 @@ class DatabaseConnectionLostError(DatabaseError):
 
 
 class EmbeddedPostgresError(DatabaseError):
-    """The embedded PostgreSQL server could not be started."""
+    """The embedded PostgreSQL server could not be started or stopped."""
 
     permanent = True
+
+
+class EmbeddedServerInUseError(EmbeddedPostgresError):
+    """The embedded server was not stopped because live processes still use it."""
 
 
 class AccountNotFoundError(FinopsError):

@@ -23,6 +23,7 @@ from finops_pipeline.abandoned_runs import AbandonedRun, fail_abandoned_runs, pr
 from finops_pipeline.assets.cost_data import RETRYABLE_ACCOUNTS_KEY, cost_data_without_step_retries
 from finops_pipeline.db.embedded import finops_home
 from finops_pipeline.db.sync_runs import outcomes_for_run
+from finops_pipeline.instance_config import write_instance_config
 from finops_pipeline.last_sync import sanitise_error
 from finops_pipeline.partition_keys import account_date_key
 from finops_pipeline.resources.postgres import PostgresResource
@@ -122,7 +123,9 @@ def local_dagster_home(environ: Mapping[str, str] | None = None) -> Path:
 
 def open_instance() -> dg.DagsterInstance:
     """The persistent local Dagster instance the CLI records its runs in."""
-    os.environ["DAGSTER_HOME"] = str(local_dagster_home())
+    home = local_dagster_home()
+    write_instance_config(home)
+    os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from finops_pipeline.cli import main
@@ -50,6 +51,15 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
     runner = CliRunner()
 
     first = run_demo(runner)
+    # Our own lines come first; Dagster's telemetry banner never shows (the instance the demo
+    # creates states that telemetry is off).
+    assert first.startswith("Database: ")
+    assert "Telemetry" not in first and "usage statistics" not in first
+    instance_config = yaml.safe_load((tmp_path / "dagster" / "dagster.yaml").read_text())
+    assert instance_config == {"telemetry": {"enabled": False}}
+    # The closing lines say where to look next.
+    assert re.search(r"\n  \S*finops costs --tenant acme-retail +a tenant's costs", first)
+    assert re.search(r"\n  \S*finops ui +the Dagster UI", first)
     rows = statistic(first, r"rows in cost_data\s+([\d,]+)")
     assert rows > 0
     assert statistic(first, r"rows this run\s+([\d,]+) new") == rows
@@ -57,7 +67,6 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
     for tenant in DEMO_TENANTS:
         assert tenant.tenant_id in first
     assert f"local key file {tmp_path / 'encryption.key'}" in first
-    assert "finops ui" in first
     before = snapshot(database_url)
     assert len(before) == rows
 
@@ -96,8 +105,6 @@ def test_demo_refuses_more_days_than_daily_history(
 def test_ui_uses_the_demo_instance_and_a_workspace_that_works_anywhere(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import yaml
-
     from finops_pipeline.demo import ensure_instance_config, ui_environment, ui_workspace
 
     monkeypatch.setenv("FINOPS_HOME", str(tmp_path))
@@ -120,3 +127,29 @@ def test_ui_uses_the_demo_instance_and_a_workspace_that_works_anywhere(
             }
         ]
     }
+
+
+def test_instance_config_states_telemetry_and_leaves_a_users_file_alone(tmp_path: Path) -> None:
+    from finops_pipeline.instance_config import INSTANCE_CONFIG_HEADER, write_instance_config
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    text = write_instance_config(fresh).read_text()
+    assert yaml.safe_load(text) == {"telemetry": {"enabled": False}}
+    assert "https://docs.dagster.io/about/telemetry" in text
+    assert write_instance_config(fresh).read_text() == text  # idempotent
+
+    # A file an older release wrote (our header, no telemetry key) gets the setting.
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "dagster.yaml").write_text(f"{INSTANCE_CONFIG_HEADER}\n# Runs ... folder.\n")
+    assert yaml.safe_load(write_instance_config(older).read_text()) == {
+        "telemetry": {"enabled": False}
+    }
+
+    # The user's own file is theirs.
+    users = tmp_path / "users"
+    users.mkdir()
+    own = "run_coordinator:\n  module: dagster.core.run_coordinator\n"
+    (users / "dagster.yaml").write_text(own)
+    assert write_instance_config(users).read_text() == own

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +26,12 @@ import pytest
 from finops_pipeline.db import embedded
 from finops_pipeline.db.embedded import (
     ROOT_DEFAULT_HOME,
+    ServerUser,
     embedded_database_url,
     finops_home,
+    read_server_users,
     resolve_database_url,
+    running_postmaster,
     stop_embedded_server,
 )
 from finops_pipeline.db.urls import to_psycopg_url, with_database
@@ -136,18 +140,42 @@ def test_too_long_data_folder_is_refused_for_root(scratch: Path) -> None:
         embedded._check_root_safety(pgdata)
 
 
-def test_pgserver_failure_is_wrapped(monkeypatch: pytest.MonkeyPatch, scratch: Path) -> None:
-    def broken_get_server(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("initdb exploded")
+def test_a_failed_start_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, scratch: Path) -> None:
+    def failing_helper(action: str, pgdata: Path) -> list[str]:
+        script = "import sys; print('initdb: noise'); sys.exit('RuntimeError: initdb exploded')"
+        return [sys.executable, "-c", script]
 
-    monkeypatch.setattr(embedded._import_pgserver(), "get_server", broken_get_server)
+    monkeypatch.setattr(embedded, "_control_command", failing_helper)
     home = scratch / "home"
     with pytest.raises(EmbeddedPostgresError) as caught:
         embedded_database_url(home)
     message = str(caught.value)
-    assert str(home / "pgdata") in message
+    assert message.startswith(
+        f"Could not start the embedded PostgreSQL server in {home / 'pgdata'}"
+    )
+    assert "(RuntimeError: initdb exploded)" in message
     assert "DATABASE_URL" in message
-    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert "\n" not in message
+
+
+def test_a_failed_start_is_retried_by_the_next_call(
+    monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    """pgserver caches its server object before starting it, so in one process a failed start
+    used to fail every later call (every sensor tick) until a restart. Nothing of a failed
+    start may stay behind in this process."""
+    real_command = embedded._control_command
+    monkeypatch.setattr(
+        embedded,
+        "_control_command",
+        lambda action, pgdata: [sys.executable, "-c", "import sys; sys.exit('pg_ctl crashed')"],
+    )
+    with pytest.raises(EmbeddedPostgresError, match=r"\(pg_ctl crashed\)"):
+        embedded_database_url(home)
+    monkeypatch.setattr(embedded, "_control_command", real_command)
+    url = embedded_database_url(home)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
 # --- real servers --------------------------------------------------------------------------
@@ -237,4 +265,166 @@ def test_root_refuses_to_open_up_a_private_parent(scratch: Path) -> None:
     assert "FINOPS_HOME=/var/lib/finops" in message
     assert "DATABASE_URL" in message
     assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    assert not home.exists()
+
+
+# --- starting from a threaded process (the Dagster code server) ---------------------------
+
+
+def test_racing_threads_start_one_server_and_never_fork_pg_ctl_themselves(
+    monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    """The code server's sensors tick at once, in threads of a gRPC process. Run as root,
+    pgserver's own start forks that process to switch user (subprocess.run(user=...)), and
+    gRPC's fork handlers crashed the child. This process must start PostgreSQL only through a
+    helper interpreter, spawned without any option that forces a fork()."""
+    spawned: list[tuple[list[str], dict[str, object]]] = []
+    real_init = subprocess.Popen.__init__
+
+    def recording_init(self: subprocess.Popen, args: object, *rest: object, **kwargs: object):
+        spawned.append(([str(a) for a in args] if isinstance(args, list) else [str(args)], kwargs))
+        return real_init(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", recording_init)
+    urls: list[str] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            urls.append(embedded_database_url(home))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+
+    assert errors == []
+    assert urls == [f"postgresql://postgres:@/postgres?host={(home / 'pgdata').resolve()}"] * 3
+    programs = [Path(argv[0]).name for argv, _ in spawned]
+    assert not {"pg_ctl", "initdb", "postgres", "useradd"} & set(programs), spawned
+    starts = [argv for argv, _ in spawned if argv[1:3] == ["-m", embedded._CONTROL_MODULE]]
+    assert [argv[3] for argv in starts] == ["start"]  # one start, however many threads
+    for _argv, kwargs in spawned:
+        # Any of these makes CPython fork() instead of vfork().
+        for forcing in ("user", "group", "extra_groups", "preexec_fn"):
+            assert kwargs.get(forcing) is None, (forcing, kwargs)
+    with psycopg.connect(urls[0]) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+# --- processes that die without exiting cleanly ---------------------------------------------
+
+
+_KILLED_CHILD = textwrap.dedent(
+    """
+    import os, signal
+    from finops_pipeline.db.embedded import embedded_database_url
+    print(embedded_database_url(), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no atexit hook runs, as after kill -9 or a crash
+    """
+)
+
+
+def _killed_user(home: Path) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_CHILD],
+        env=_child_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == -9, child.stderr
+
+
+def test_a_killed_user_does_not_keep_the_server_running(home: Path) -> None:
+    _killed_user(home)
+    pgdata = (home / "pgdata").resolve()
+    killed = read_server_users(pgdata)
+    assert len(killed) == 1 and not killed[0].alive()
+    assert running_postmaster(pgdata) is not None  # left running by the killed process
+
+    embedded_database_url(home)
+    assert [user.pid for user in read_server_users(pgdata)] == [os.getpid()]
+    stop_embedded_server(home)  # the last live user leaves: the server stops
+
+    assert running_postmaster(pgdata) is None
+    assert read_server_users(pgdata) == []
+
+
+def test_a_reused_pid_is_not_taken_for_the_dead_user() -> None:
+    me = ServerUser.this_process()
+    assert me.alive()
+    assert not ServerUser(me.pid, me.started - 3600).alive()  # same pid, another process
+    assert not ServerUser(2**22 + 7, me.started).alive()  # no such pid
+
+
+# --- finops db stop ---------------------------------------------------------------------------
+
+
+def _db_stop(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "finops"), "db", "stop", *args],
+        env=_child_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_db_stop_stops_a_server_left_by_a_killed_process(home: Path) -> None:
+    _killed_user(home)
+    pgdata = (home / "pgdata").resolve()
+    server_pid = running_postmaster(pgdata).pid
+
+    stopped = _db_stop(home)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout == (
+        f"Stopped the embedded PostgreSQL server in {pgdata} (pid {server_pid}); dropped 1 "
+        "dead process(es) from its users.\n"
+    )
+    assert running_postmaster(pgdata) is None
+
+    again = _db_stop(home)
+    assert again.returncode == 0
+    assert again.stdout == f"The embedded PostgreSQL server in {pgdata} is not running.\n"
+
+
+def test_db_stop_refuses_while_a_live_process_uses_the_server_unless_forced(home: Path) -> None:
+    url = embedded_database_url(home)  # this test process is the live user
+    pgdata = (home / "pgdata").resolve()
+
+    refused = _db_stop(home)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        f"error: The embedded PostgreSQL server in {pgdata} is in use by {os.getpid()} ("
+    )
+    assert "finops db stop --force" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+    forced = _db_stop(home, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert f"(still used by {os.getpid()} (" in forced.stdout
+    assert running_postmaster(pgdata) is None
+
+
+def test_db_stop_refuses_when_database_url_is_set(home: Path) -> None:
+    env = {**_child_env(home), "DATABASE_URL": "postgresql://finops:pw@db.internal/finops"}
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "finops"), "db", "stop"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: DATABASE_URL is set, so the embedded server is not")
+    assert "pw" not in result.stderr
     assert not home.exists()
