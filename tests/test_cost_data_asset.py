@@ -223,15 +223,12 @@ def test_data_unavailable_deletes_nothing(
     assert run(database_url, encryption_key, [account_id], START, 2).success
     before = table_rows(connection)
 
-    from botocore.exceptions import ClientError
-
-    def unavailable(self, **kwargs):
-        raise ClientError(
-            {"Error": {"Code": "DataUnavailableException", "Message": "no data"}},
-            "GetCostAndUsage",
-        )
-
     from moto.ce.responses import CostExplorerResponse
+    from moto.core.exceptions import JsonRESTError
+
+    def unavailable(self: CostExplorerResponse) -> str:
+        # An HTTP 400 with Cost Explorer's JSON error body, parsed by botocore.
+        raise JsonRESTError("DataUnavailableException", "Data is not available.")
 
     monkeypatch.setattr(CostExplorerResponse, "get_cost_and_usage", unavailable)
     result = run(database_url, encryption_key, [account_id], START, 2, raise_on_error=False)
