@@ -85,6 +85,17 @@ def simple_days(
     return results
 
 
+def expected_rows(
+    start: dt.date, days: int, services: Sequence[tuple[str, str]], *, base: str = "1.25"
+) -> list[tuple[dt.date, str, str, Decimal]]:
+    """(date, service, usage type, cost) of what :func:`simple_days` returns, by date, service."""
+    return sorted(
+        (start + dt.timedelta(days=offset), service, usage_type, Decimal(base) * (offset + 1) + i)
+        for offset in range(days)
+        for i, (service, usage_type) in enumerate(services)
+    )
+
+
 def reset_moto_ce(account_id: str = MOTO_ACCOUNT_ID) -> None:
     """Forget moto's remembered responses, so the same request can get a restated answer."""
     from moto.ce.models import ce_backends

@@ -20,6 +20,7 @@ from finops_pipeline.assets import cost_data
 from finops_pipeline.credentials import AwsAccessKeyCredentials, Secret
 from finops_pipeline.crypto import KeyRing
 from finops_pipeline.db.accounts import register_account
+from finops_pipeline.db.urls import with_database
 from finops_pipeline.partition_keys import DateRange, account_date_key, split_partition_key
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
@@ -38,7 +39,9 @@ from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.sync_windows import first_of_month
 from tests.ce_responses import (
     TWO_SERVICES,
+    StrictMotoCostExplorer,
     day_result,
+    expected_request,
     group,
     paginate,
     queue_moto_pages,
@@ -374,8 +377,11 @@ def test_failure_recorded_per_account_without_losing_the_last_success(
         second.run_id,
         finished,
     )
-    assert "AccessDenied" in state_b["error"] or "access" in state_b["error"].lower()
-    assert "s3cr3t-value-xyz" not in state_b["error"]
+    assert state_b["error"] == (
+        "ProviderAccessDeniedError: AWS denied GetCostAndUsage (AccessDeniedException). Grant "
+        "ce:GetCostAndUsage to the account's credentials or role, then run `finops accounts "
+        "validate`."
+    )
     # The last success of b is kept: its time, rows and range.
     for column in ("at", "rows", "start", "end"):
         assert state_b[column] == b_success[column]
@@ -572,3 +578,63 @@ def test_run_failing_before_any_account_is_recorded_from_its_partition_tags(
         state = last_sync(connection, account)
         assert (state["status"], state["run_id"], state["at"]) == ("failed", result.run_id, None)
         assert "AccountNotFoundError" in state["error"]
+
+
+def test_single_partition_runs_update_last_sync_on_success_and_failure(
+    aws: None,
+    moto_ce: StrictMotoCostExplorer,
+    instance: dg.DagsterInstance,
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+) -> None:
+    """A partition materialised alone (from the UI) carries dagster/partition, no range tags."""
+    a = add_account(connection, key_ring, "tenant-a")
+    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, [a])
+    key = dg.MultiPartitionKey({"account": a, "date": START.isoformat()})
+    queue_moto_pages(paginate(days(START, 1), per_page=10))
+    result = dg.materialize(
+        [cost_data],
+        instance=instance,
+        resources=resources(database_url, encryption_key),
+        partition_key=key,
+        raise_on_error=False,
+    )
+    assert result.success
+    assert result.dagster_run.tags["dagster/partition"] == f"{a}|{START}"
+    assert ASSET_PARTITION_RANGE_START_TAG not in result.dagster_run.tags
+    assert run_account_ranges(instance, result.dagster_run) == {a: DateRange(START, START)}
+    assert moto_ce.requests == [expected_request(START, START)]
+    record_sync(instance, database_url, result)
+    state = last_sync(connection, a)
+    assert (state["status"], state["run_id"], state["rows"], state["error"]) == (
+        "success",
+        result.run_id,
+        2,
+        None,
+    )
+    assert (state["start"], state["end"]) == (START, START)
+    assert state["at"] == state["attempt_at"] == run_end(instance, result.run_id)
+
+    # The next single-partition run dies before it records any outcome (its database cannot
+    # be reached): the failure comes from the partition tag, and the last success is kept.
+    broken = {
+        **resources(database_url, encryption_key),
+        "postgres": PostgresResource(database_url=with_database(database_url, "finops_gone")),
+    }
+    failed = dg.materialize(
+        [cost_data], instance=instance, resources=broken, partition_key=key, raise_on_error=False
+    )
+    assert not failed.success
+    record_sync(instance, database_url, failed)
+    after = last_sync(connection, a)
+    assert (after["status"], after["run_id"], after["attempt_at"]) == (
+        "failed",
+        failed.run_id,
+        run_end(instance, failed.run_id),
+    )
+    # Resources failed to start, so there is no step failure: the run's own message is kept.
+    assert after["error"] == failed.get_run_failure_event().message
+    for column in ("at", "rows", "start", "end"):
+        assert after[column] == state[column]
