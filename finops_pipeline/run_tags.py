@@ -31,9 +31,13 @@ def account_range_tags(account_id: str, window: DateRange, kind: str) -> dict[st
     }
 
 
-def initial_history_run_key(account_id: str) -> str:
-    """One initial backfill per account, ever: the sensor skips run keys it has used."""
-    return f"{SYNC_INITIAL}:{account_id}"
+def initial_history_run_key(account_id: str, window: DateRange) -> str:
+    """The key of one part of an account's initial history.
+
+    The database decides whether the history is requested (``initial_history_requested_at``);
+    the key only stops an instance that remembers it from launching the same request twice.
+    """
+    return f"{SYNC_INITIAL}:{account_id}:{window.start}:{window.end}"
 
 
 def daily_run_key(account_id: str, window: DateRange) -> str:

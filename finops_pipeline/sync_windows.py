@@ -10,7 +10,7 @@ Explorer keeps at daily granularity: the current month plus the previous 13.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from finops_pipeline.errors import ConfigurationError
@@ -129,6 +129,27 @@ def initial_history_window(today: dt.date, policy: SyncPolicy) -> DateRange | No
     # On the 1st the current month has no complete day yet; the window still ends yesterday.
     start = min(start, end)
     return DateRange(start, end)
+
+
+def uncovered_ranges(window: DateRange, covered: Iterable[DateRange]) -> list[DateRange]:
+    """The days of ``window`` no range in ``covered`` includes, as the fewest ranges, in order.
+
+    An account whose history was partly loaded already (by ``finops sync`` or a backfill) gets
+    only the missing days requested: every Cost Explorer page is paid.
+    """
+    gaps: list[DateRange] = []
+    cursor = window.start
+    for done in sorted(covered):
+        if done.end < cursor or done.start > window.end:
+            continue
+        if done.start > cursor:
+            gaps.append(DateRange(cursor, done.start - dt.timedelta(days=1)))
+        cursor = max(cursor, done.end + dt.timedelta(days=1))
+        if cursor > window.end:
+            return gaps
+    if cursor <= window.end:
+        gaps.append(DateRange(cursor, window.end))
+    return gaps
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,13 @@ from tests.aws_iam import (
     create_pipeline_principal,
     create_user,
 )
-from tests.ce_responses import TWO_SERVICES, paginate, queue_moto_pages, simple_days
+from tests.ce_responses import (
+    TWO_SERVICES,
+    expected_rows,
+    paginate,
+    queue_moto_pages,
+    simple_days,
+)
 from tests.dates import RECENT_START
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("sts_trust")]
@@ -209,7 +215,9 @@ def test_role_session_refreshes_during_a_long_paged_fetch(
         paged = fetch_all_pages(slow_call, request)
     assert paged.paid_requests == 6 and paged.restarts == 0
     assert sum(len(p["ResultsByTime"]) for p in paged.pages) == 12
-    assert assume_role_calls(role_arn) >= 3  # 6 pages × 25 min over one-hour sessions
+    # Pages at 0, 25 and 50 minutes on the first session, which then has 10 minutes left:
+    # refreshed; pages at 75 and 100 on the second, refreshed again; the last on the third.
+    assert assume_role_calls(role_arn) == 3
     assert len(set(signing_keys)) == assume_role_calls(role_arn)
 
 
@@ -262,10 +270,16 @@ def test_expired_session_mid_pagination_restarts_cleanly_in_a_real_run(
             },
         )
     assert result.success and expired
+    # The values, not just the row count: pages kept from the aborted attempt would double
+    # the first page's days.
     rows = connection.execute(
-        "SELECT date, service, count(*) FROM cost_data GROUP BY 1, 2 ORDER BY 1, 2"
+        "SELECT date, service, usage_type, unblended_cost, amortized_cost, net_unblended_cost "
+        "FROM cost_data ORDER BY 1, 2"
     ).fetchall()
-    assert len(rows) == 12 and all(count == 1 for _, _, count in rows)
+    assert rows == [
+        (day, service, usage_type, cost, cost, cost)
+        for day, service, usage_type, cost in expected_rows(START, 6, SERVICES)
+    ]
     # Page 1 before the expiry, then 3 pages after the restart: the failed request was free.
     metadata = result.asset_materializations_for_node("cost_data")[0].metadata
     assert metadata["paid_ce_requests"].value == 4

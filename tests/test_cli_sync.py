@@ -19,7 +19,7 @@ from finops_pipeline.credentials import AwsAccessKeyCredentials, Secret
 from finops_pipeline.crypto import KeyRing
 from finops_pipeline.db.accounts import register_account
 from finops_pipeline.db.urls import to_libpq_url
-from tests.ce_responses import paginate, simple_days
+from tests.ce_responses import StrictMotoCostExplorer, expected_rows, paginate, simple_days
 from tests.dates import RECENT_START
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ START = RECENT_START
 
 
 @pytest.fixture
-def moto_endpoint() -> Iterator[str]:
+def moto_endpoint(moto_ce: StrictMotoCostExplorer) -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -47,7 +47,12 @@ def finops(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_db_upgrade_then_sync_loads_rows_you_can_count(
-    tmp_path: Path, server_url: str, moto_endpoint: str, encryption_key: str, key_ring: KeyRing
+    tmp_path: Path,
+    server_url: str,
+    moto_endpoint: str,
+    moto_ce: StrictMotoCostExplorer,
+    encryption_key: str,
+    key_ring: KeyRing,
 ) -> None:
     database = f"finops_cli_{os.getpid()}"
     with psycopg.connect(to_libpq_url(server_url), autocommit=True) as admin:
@@ -106,15 +111,16 @@ def test_db_upgrade_then_sync_loads_rows_you_can_count(
         assert report["success"] is True
         assert report["statistics"]["row_count"] == 7
         assert report["statistics"]["paid_ce_requests"] == 3
-        count = subprocess.run(
-            ["psql", to_libpq_url(database_url), "-tAc", "SELECT count(*) FROM cost_data"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if count.returncode == 0:  # psql is optional on a fresh machine
-            assert count.stdout.strip() == "7"
+        assert moto_ce.time_periods() == [
+            (START.isoformat(), (START + dt.timedelta(days=7)).isoformat(), None),
+            (START.isoformat(), (START + dt.timedelta(days=7)).isoformat(), "page-1"),
+            (START.isoformat(), (START + dt.timedelta(days=7)).isoformat(), "page-2"),
+        ]
         with psycopg.connect(to_libpq_url(database_url), autocommit=True) as connection:
+            loaded = connection.execute(
+                "SELECT date, service, usage_type, unblended_cost FROM cost_data ORDER BY date"
+            ).fetchall()
+            assert loaded == expected_rows(START, 7, [("Amazon EC2", "BoxUsage")])
             last_sync = connection.execute(
                 "SELECT last_sync_status, last_sync_rows, last_sync_run_id, last_sync_at IS NOT NULL"
                 " FROM cloud_accounts WHERE id = %s",

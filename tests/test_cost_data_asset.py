@@ -26,6 +26,8 @@ from finops_pipeline.resources import (
 from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME
 from tests.ce_responses import (
     TWO_SERVICES,
+    StrictMotoCostExplorer,
+    expected_request,
     group,
     paginate,
     queue_moto_pages,
@@ -91,7 +93,12 @@ def table_rows(connection: psycopg.Connection) -> list[tuple]:
 
 
 def test_range_run_loads_every_day_once_and_reports_metadata(
-    aws: None, database_url: str, encryption_key: str, key_ring: KeyRing, connection
+    aws: None,
+    moto_ce: StrictMotoCostExplorer,
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection,
 ) -> None:
     account_id = add_account(connection, key_ring)
     queue_moto_pages(paginate(simple_days(START, 10, SERVICES), per_page=4))
@@ -106,6 +113,13 @@ def test_range_run_loads_every_day_once_and_reports_metadata(
             instance,
         )
     assert result.success
+    # One query for the range (End exclusive), its pages following the tokens returned.
+    last = START + dt.timedelta(days=9)
+    assert moto_ce.requests == [
+        expected_request(START, last),
+        expected_request(START, last, token="page-1"),
+        expected_request(START, last, token="page-2"),
+    ]
     rows = table_rows(connection)
     assert len(rows) == 20
     assert {row[1] for row in rows} == {START + dt.timedelta(days=i) for i in range(10)}
@@ -223,15 +237,12 @@ def test_data_unavailable_deletes_nothing(
     assert run(database_url, encryption_key, [account_id], START, 2).success
     before = table_rows(connection)
 
-    from botocore.exceptions import ClientError
-
-    def unavailable(self, **kwargs):
-        raise ClientError(
-            {"Error": {"Code": "DataUnavailableException", "Message": "no data"}},
-            "GetCostAndUsage",
-        )
-
     from moto.ce.responses import CostExplorerResponse
+    from moto.core.exceptions import JsonRESTError
+
+    def unavailable(self: CostExplorerResponse) -> str:
+        # An HTTP 400 with Cost Explorer's JSON error body, parsed by botocore.
+        raise JsonRESTError("DataUnavailableException", "Data is not available.")
 
     monkeypatch.setattr(CostExplorerResponse, "get_cost_and_usage", unavailable)
     result = run(database_url, encryption_key, [account_id], START, 2, raise_on_error=False)

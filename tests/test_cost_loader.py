@@ -206,3 +206,29 @@ def _wait_for_lock_wait(connection: psycopg.Connection, pid: int) -> None:
                 return
             time.sleep(0.05)
     raise AssertionError("the second load never waited for the advisory lock")
+
+
+def test_a_login_under_row_level_security_loads_and_restates(
+    database_url: str, connection: psycopg.Connection
+) -> None:
+    """COPY FROM is refused where row-level security applies, as for every non-superuser."""
+    role = f"finops_loader_{uuid.uuid4().hex[:10]}"
+    connection.execute(f"CREATE ROLE {role} LOGIN")
+    connection.execute(f"GRANT finops_pipeline TO {role}")
+    try:
+        conninfo = psycopg.conninfo.make_conninfo(to_libpq_url(database_url), user=role)
+        with psycopg.connect(conninfo, autocommit=True) as app:
+            assert app.execute("SELECT row_security_active('cost_data')").fetchone() == (True,)
+            first = load(app, frame(4), 4, run_id="r1")
+            restated = frame(4, base="2.5")
+            second = load(app, restated, 4, run_id="r2")
+    finally:
+        connection.execute(f"DROP OWNED BY {role}")
+        connection.execute(f"DROP ROLE {role}")
+    assert (first.inserted, first.restated, first.removed, first.unchanged) == (12, 0, 0, 0)
+    assert (second.inserted, second.restated, second.removed, second.unchanged) == (0, 12, 0, 0)
+    assert snapshot(connection) == [
+        (START + dt.timedelta(days=d), f"service-{s}", Decimal("2.5") + d, False, "r2")
+        for d in range(4)
+        for s in range(3)
+    ]

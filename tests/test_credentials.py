@@ -381,5 +381,21 @@ def test_install_redaction_covers_loggers_and_root_handlers() -> None:
 
 
 def test_module_exports() -> None:
-    for name in credentials_module.__all__:
-        assert hasattr(credentials_module, name)
+    namespace: dict[str, object] = {}
+    exec("from finops_pipeline.credentials import *", namespace)
+    namespace.pop("__builtins__")
+    assert namespace == {
+        "GLOBAL_REDACTOR": GLOBAL_REDACTOR,
+        "MASK": "********",
+        "AwsAccessKeyCredentials": AwsAccessKeyCredentials,
+        "AwsRoleCredentials": AwsRoleCredentials,
+        "Credentials": credentials_module.Credentials,
+        "RedactingFilter": RedactingFilter,
+        "Secret": Secret,
+        "credential_kind": credential_kind,
+        "deserialize_credentials": deserialize_credentials,
+        "install_redaction": install_redaction,
+        "register_secrets": register_secrets,
+        "serialize_credentials": serialize_credentials,
+    }
+    assert isinstance(GLOBAL_REDACTOR, RedactingFilter)

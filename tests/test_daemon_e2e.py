@@ -36,7 +36,14 @@ from finops_pipeline.db.accounts import register_account
 from finops_pipeline.db.urls import to_libpq_url, to_psycopg2_url, with_database
 from finops_pipeline.partition_keys import account_date_key
 from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME
-from tests.ce_responses import MOTO_ACCOUNT_ID, TWO_SERVICES, paginate, simple_days
+from tests.ce_responses import (
+    MOTO_ACCOUNT_ID,
+    TWO_SERVICES,
+    StrictMotoCostExplorer,
+    expected_request,
+    paginate,
+    simple_days,
+)
 from tests.dates import RECENT_START
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -58,7 +65,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def moto_server() -> Iterator[str]:
+def moto_server(moto_ce: StrictMotoCostExplorer) -> Iterator[str]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -127,6 +134,7 @@ def test_daemon_discovers_accounts_and_runs_a_backfill(
     encryption_key: str,
     key_ring: KeyRing,
     connection: psycopg.Connection,
+    moto_ce: StrictMotoCostExplorer,
 ) -> None:
     accounts = [
         register_account(
@@ -264,6 +272,7 @@ def test_daemon_discovers_accounts_and_runs_a_backfill(
     ).fetchone()[0]
     # One Cost Explorer query per account and contiguous range, one page each here.
     assert paid == len(accounts)
+    assert moto_ce.requests == [expected_request(BACKFILL_START, end)] * len(accounts)
     print(
         f"\n2 accounts x {BACKFILL_DAYS} days backfill: {len(run_ids)} runs, "
         f"{paid} paid Cost Explorer requests"

@@ -14,7 +14,14 @@ def test_definitions_load_and_validate() -> None:
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert "cost_data" in keys
     cost_data = graph.get(dg.AssetKey("cost_data"))
-    assert cost_data.partitions_def is not None
+    partitions = cost_data.partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    dimensions = {d.name: d.partitions_def for d in partitions.partitions_defs}
+    assert set(dimensions) == {"account", "date"}
+    assert isinstance(dimensions["account"], dg.DynamicPartitionsDefinition)
+    assert dimensions["account"].name == "cloud_accounts"
+    assert isinstance(dimensions["date"], dg.DailyPartitionsDefinition)
+    assert (dimensions["date"].timezone, dimensions["date"].fmt) == ("UTC", "%Y-%m-%d")
     assert cost_data.backfill_policy == dg.BackfillPolicy.single_run()
 
 

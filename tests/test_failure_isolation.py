@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 
 import dagster as dg
 import psycopg
@@ -18,7 +19,7 @@ from moto.core.exceptions import JsonRESTError
 
 from finops_pipeline.assets import cost_data
 from finops_pipeline.collection import collect_costs
-from finops_pipeline.credentials import Secret
+from finops_pipeline.credentials import AwsAccessKeyCredentials, Secret
 from finops_pipeline.crypto import KeyRing
 from finops_pipeline.db.accounts import get_account, register_account
 from finops_pipeline.db.sync_runs import outcomes_for_run
@@ -38,7 +39,15 @@ from tests.aws_iam import (
     create_pipeline_principal,
     create_user,
 )
-from tests.ce_responses import TWO_SERVICES, paginate, queue_moto_pages, simple_days
+from tests.ce_responses import (
+    TWO_SERVICES,
+    StrictMotoCostExplorer,
+    expected_request,
+    expected_rows,
+    paginate,
+    queue_moto_pages,
+    simple_days,
+)
 from tests.dates import RECENT_START
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("sts_trust")]
@@ -192,7 +201,8 @@ def test_permanent_failures_are_not_retried_and_throttling_is(
         denied: ("ProviderAccessDeniedError", True),
         throttled: ("ProviderThrottledError", False),
     }
-    assert len(attempts) >= 2  # botocore's standard retry mode retried the throttled call
+    # botocore's standard retry mode retried the throttled call: max_attempts counts retries.
+    assert len(attempts) == 1 + 2
 
 
 def create_user_key_of(connection: psycopg.Connection, account_id: str, ring: KeyRing) -> str:
@@ -238,3 +248,136 @@ def test_a_blob_copied_from_another_tenants_row_does_not_decrypt(
     assert outcomes[thief].error.startswith("TamperedCiphertextError: ")
     tenants = connection.execute("SELECT DISTINCT tenant_id FROM cost_data").fetchall()
     assert tenants == [("tenant-victim",)]
+
+
+def materialize_accounts(
+    instance: dg.DagsterInstance,
+    database_url: str,
+    encryption_key: str,
+    ids: list[str],
+    start: dt.date,
+    end: dt.date,
+) -> dg.ExecuteInProcessResult:
+    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, ids)
+    return dg.materialize(
+        [cost_data],
+        instance=instance,
+        resources={
+            "postgres": PostgresResource(database_url=database_url),
+            "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
+            # One botocore retry (max_attempts counts retries) keeps the step's retry policy
+            # the thing under test.
+            "aws_cost_explorer": AwsCostExplorerResource(max_attempts=1),
+        },
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: account_date_key(ids[0], start),
+            ASSET_PARTITION_RANGE_END_TAG: account_date_key(ids[-1], end),
+        },
+        raise_on_error=False,
+    )
+
+
+def step_retries(result: dg.ExecuteInProcessResult) -> int:
+    return len([e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"])
+
+
+def keys_only_account(connection: psycopg.Connection, ring: KeyRing, tenant: str, key: str, **kw):
+    return register_account(
+        connection,
+        ring,
+        tenant_id=tenant,
+        name=tenant,
+        provider="aws",
+        provider_account_id="123456789012",
+        credentials=AwsAccessKeyCredentials(access_key_id=key, secret_access_key=Secret("s3cr3t")),
+        **kw,
+    )
+
+
+def test_a_permanent_and_a_transient_failure_in_one_run_retry_the_transient_one(
+    aws: None,
+    moto_ce: StrictMotoCostExplorer,
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    denied = keys_only_account(connection, key_ring, "tenant-denied", "AKIADENIEDKEY0000009")
+    throttled = keys_only_account(connection, key_ring, "tenant-throttled", "AKIATHROTTLED0000009")
+    queue_moto_pages(paginate(simple_days(START, 2, SERVICES), per_page=10))
+    original = CostExplorerResponse.get_cost_and_usage
+    throttled_calls: list[bool] = []
+
+    def answer(self: CostExplorerResponse) -> str:
+        authorization = self.headers.get("Authorization", "")
+        if "AKIADENIEDKEY0000009" in authorization:
+            raise JsonRESTError("AccessDeniedException", "not authorized")
+        # Throttled through botocore's own retry (max_attempts=1: two attempts) of the first
+        # step attempt; answered on the step's retry.
+        if "AKIATHROTTLED0000009" in authorization and len(throttled_calls) < 2:
+            throttled_calls.append(True)
+            raise JsonRESTError("LimitExceededException", "Rate exceeded")
+        return original(self)
+
+    monkeypatch.setattr(CostExplorerResponse, "get_cost_and_usage", answer)
+    end = START + dt.timedelta(days=1)
+    with dg.instance_for_test() as instance:
+        result = materialize_accounts(
+            instance, database_url, encryption_key, [denied, throttled], START, end
+        )
+
+    # The first attempt failed both accounts, one of them transiently: so the step is retried
+    # once, the throttled account loads, and the denied one (permanent) stops further retries.
+    assert not result.success
+    assert step_retries(result) == 1
+    outcomes = {o.cloud_account_id: o for o in outcomes_for_run(connection, result.run_id)}
+    assert (outcomes[throttled].status, outcomes[throttled].rows_in_window) == ("success", 4)
+    assert outcomes[denied].status == "failed"
+    assert outcomes[denied].error.startswith("ProviderAccessDeniedError: AWS denied")
+    loaded = connection.execute(
+        "SELECT cloud_account_id::text, date, service, usage_type, unblended_cost "
+        "FROM cost_data ORDER BY 2, 3"
+    ).fetchall()
+    assert loaded == [(throttled, *row) for row in expected_rows(START, 2, SERVICES)]
+    assert moto_ce.requests == [expected_request(START, end)]  # the one that was answered
+
+
+def test_a_network_error_is_transient_so_the_run_retries_it(
+    aws: None,
+    moto_ce: StrictMotoCostExplorer,
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on: connection refused
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    unreachable = keys_only_account(
+        connection, key_ring, "tenant-offline", "AKIAUNREACHABLE00009", endpoint_url=closed
+    )
+    message = (
+        "Could not complete the Cost Explorer call (EndpointConnectionError); no partial data "
+        "was kept. Check network access to Cost Explorer and retry."
+    )
+    report = collect_costs(
+        {unreachable: [DateRange(START, START)]},
+        connection=connection,
+        decrypt=lambda account: decrypt_account_credentials(account, key_ring),
+        collectors={"aws": AwsCostExplorerResource(max_attempts=1)},
+        run_id="run-offline",
+    )
+    assert [(f.error_type, f.message, f.permanent) for f in report.failures] == [
+        ("ProviderError", message, False)
+    ]
+
+    with dg.instance_for_test() as instance:
+        result = materialize_accounts(
+            instance, database_url, encryption_key, [unreachable], START, START
+        )
+    assert not result.success
+    assert step_retries(result) == cost_data.op.retry_policy.max_retries == 3
+    (outcome,) = outcomes_for_run(connection, result.run_id)
+    assert (outcome.status, outcome.error) == ("failed", f"ProviderError: {message}")
+    assert moto_ce.requests == []  # nothing ever reached Cost Explorer

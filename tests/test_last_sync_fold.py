@@ -77,4 +77,7 @@ def test_errors_are_redacted_and_bounded() -> None:
     register_secrets("very-secret-value-123")
     assert "very-secret-value-123" not in sanitise_error("boom very-secret-value-123 boom")
     assert len(sanitise_error("x" * 5000)) == MAX_ERROR_CHARS
-    assert sanitise_error(None)
+    # No message at all still says what to do, rather than storing an empty error.
+    assert sanitise_error(None) == "the run failed; see its event log"
+    assert sanitise_error("  \n ") == "the run failed; see its event log"
+    assert sanitise_error("  Denied: no \n") == "Denied: no"

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 import psycopg
 import pytest
-from botocore.exceptions import ClientError
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
+from moto.core.exceptions import JsonRESTError
 
 from finops_pipeline.assets import cost_data
 from finops_pipeline.credentials import AwsAccessKeyCredentials, Secret
 from finops_pipeline.crypto import KeyRing
 from finops_pipeline.db.accounts import register_account
+from finops_pipeline.db.urls import with_database
 from finops_pipeline.partition_keys import DateRange, account_date_key, split_partition_key
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
@@ -37,7 +39,9 @@ from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.sync_windows import first_of_month
 from tests.ce_responses import (
     TWO_SERVICES,
+    StrictMotoCostExplorer,
     day_result,
+    expected_request,
     group,
     paginate,
     queue_moto_pages,
@@ -174,6 +178,14 @@ def last_sync(connection: psycopg.Connection, account_id: str) -> dict[str, Any]
     return dict(zip(names, row, strict=True))
 
 
+def history_requested(connection: psycopg.Connection) -> dict[str, bool]:
+    """Whether each account's initial history is recorded as requested."""
+    rows = connection.execute(
+        "SELECT id::text, initial_history_requested_at IS NOT NULL FROM cloud_accounts"
+    ).fetchall()
+    return dict(rows)
+
+
 def run_end(instance: dg.DagsterInstance, run_id: str) -> dt.datetime:
     record = instance.get_run_record_by_id(run_id)
     assert record is not None and record.end_time is not None
@@ -204,12 +216,13 @@ def test_accounts_added_removed_and_re_added_with_one_initial_backfill_each(
     requests = {request.tags[ACCOUNT_TAG]: request for request in first.run_requests or []}
     assert set(requests) == {a, b}
     for account, request in requests.items():
-        assert request.run_key == f"initial-history:{account}"
+        assert request.run_key == f"initial-history:{account}:{history.start}:{history.end}"
         assert request.tags[ASSET_PARTITION_RANGE_START_TAG] == account_date_key(
             account, history.start
         )
         assert request.tags[ASSET_PARTITION_RANGE_END_TAG] == account_date_key(account, history.end)
     assert instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME) == sorted([a, b])
+    assert history_requested(connection) == {a: True, b: True}
 
     # The initial backfill is a real one-account range run over the whole history.
     queue_moto_pages(paginate(days(history.start, history.days), per_page=100))
@@ -242,12 +255,12 @@ def test_accounts_added_removed_and_re_added_with_one_initial_backfill_each(
     connection.execute("DELETE FROM cloud_accounts WHERE id = %s", (c,))
     assert changes(tick_accounts_sensor(instance, database_url)) == ([], [c])
 
-    # b comes back: re-added, and its request carries the run key it had the first time, so
-    # the daemon (which skips used run keys per sensor) does not backfill it twice.
+    # b comes back: re-added, and not backfilled twice: the database says its history was
+    # requested, whatever the instance remembers.
     connection.execute("UPDATE cloud_accounts SET status = 'active' WHERE id = %s", (b,))
     again = tick_accounts_sensor(instance, database_url)
     assert changes(again) == ([b], [])
-    assert [request.run_key for request in again.run_requests or []] == [requests[b].run_key]
+    assert not again.run_requests
 
 
 def test_initial_backfill_can_be_turned_off(
@@ -262,6 +275,8 @@ def test_initial_backfill_can_be_turned_off(
     result = tick_accounts_sensor(instance, database_url)
     assert changes(result) == ([a], [])
     assert not result.run_requests
+    # Not marked: turning the initial history on later requests it.
+    assert history_requested(connection) == {a: False}
 
 
 # --- last sync -------------------------------------------------------------------------------
@@ -311,10 +326,8 @@ def deny_access_key(monkeypatch: pytest.MonkeyPatch, access_key: str) -> None:
 
     def get_cost_and_usage(self: CostExplorerResponse) -> str:
         if access_key in self.headers.get("Authorization", ""):
-            raise ClientError(
-                {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}},
-                "GetCostAndUsage",
-            )
+            # An HTTP 400 with Cost Explorer's JSON error body, parsed by botocore.
+            raise JsonRESTError("AccessDeniedException", "not authorized")
         return original(self)
 
     monkeypatch.setattr(CostExplorerResponse, "get_cost_and_usage", get_cost_and_usage)
@@ -364,8 +377,11 @@ def test_failure_recorded_per_account_without_losing_the_last_success(
         second.run_id,
         finished,
     )
-    assert "AccessDenied" in state_b["error"] or "access" in state_b["error"].lower()
-    assert "s3cr3t-value-xyz" not in state_b["error"]
+    assert state_b["error"] == (
+        "ProviderAccessDeniedError: AWS denied GetCostAndUsage (AccessDeniedException). Grant "
+        "ce:GetCostAndUsage to the account's credentials or role, then run `finops accounts "
+        "validate`."
+    )
     # The last success of b is kept: its time, rows and range.
     for column in ("at", "rows", "start", "end"):
         assert state_b[column] == b_success[column]
@@ -394,19 +410,19 @@ def test_transient_failure_retries_only_the_failed_account(
     a = add_account(connection, key_ring, "tenant-a")
     b = add_account(connection, key_ring, "tenant-b", access_key=DENIED_KEY)
     instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, [a, b])
-    queue_moto_pages(paginate(days(START, 3), per_page=10))
+    queue_moto_pages(paginate(days(START, 3), per_page=2))
     original = CostExplorerResponse.get_cost_and_usage
     calls: list[str] = []
+    failed: list[bool] = []
 
     def flaky(self: CostExplorerResponse) -> str:
-        # b's pagination token keeps failing on the first attempt: a transient error.
+        # b's second page keeps failing on the first attempt (every restart of its paging):
+        # a transient error.
         denied = DENIED_KEY in self.headers.get("Authorization", "")
         calls.append("b" if denied else "a")
-        if denied and calls.count("b") <= 4:
-            raise ClientError(
-                {"Error": {"Code": "InvalidNextTokenException", "Message": "bad token"}},
-                "GetCostAndUsage",
-            )
+        if denied and "NextPageToken" in json.loads(self.body) and len(failed) < 4:
+            failed.append(True)
+            raise JsonRESTError("InvalidNextTokenException", "bad token")
         return original(self)
 
     monkeypatch.setattr(CostExplorerResponse, "get_cost_and_usage", flaky)
@@ -415,8 +431,10 @@ def test_transient_failure_retries_only_the_failed_account(
     )
     assert result.success, [e.message for e in result.all_events if e.is_step_failure]
     assert [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
-    # a was fetched once: the retry re-read b only.
-    assert calls.count("a") == 1
+    # a's two pages were fetched once: the retry re-read b only. b: four attempts of page 1
+    # and a failing page 2, then both pages on the retry.
+    assert calls.count("a") == 2
+    assert calls.count("b") == 4 * 2 + 2
     record_sync(instance, database_url, result)
     assert {last_sync(connection, x)["status"] for x in (a, b)} == {"success"}
 
@@ -560,3 +578,63 @@ def test_run_failing_before_any_account_is_recorded_from_its_partition_tags(
         state = last_sync(connection, account)
         assert (state["status"], state["run_id"], state["at"]) == ("failed", result.run_id, None)
         assert "AccountNotFoundError" in state["error"]
+
+
+def test_single_partition_runs_update_last_sync_on_success_and_failure(
+    aws: None,
+    moto_ce: StrictMotoCostExplorer,
+    instance: dg.DagsterInstance,
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+) -> None:
+    """A partition materialised alone (from the UI) carries dagster/partition, no range tags."""
+    a = add_account(connection, key_ring, "tenant-a")
+    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, [a])
+    key = dg.MultiPartitionKey({"account": a, "date": START.isoformat()})
+    queue_moto_pages(paginate(days(START, 1), per_page=10))
+    result = dg.materialize(
+        [cost_data],
+        instance=instance,
+        resources=resources(database_url, encryption_key),
+        partition_key=key,
+        raise_on_error=False,
+    )
+    assert result.success
+    assert result.dagster_run.tags["dagster/partition"] == f"{a}|{START}"
+    assert ASSET_PARTITION_RANGE_START_TAG not in result.dagster_run.tags
+    assert run_account_ranges(instance, result.dagster_run) == {a: DateRange(START, START)}
+    assert moto_ce.requests == [expected_request(START, START)]
+    record_sync(instance, database_url, result)
+    state = last_sync(connection, a)
+    assert (state["status"], state["run_id"], state["rows"], state["error"]) == (
+        "success",
+        result.run_id,
+        2,
+        None,
+    )
+    assert (state["start"], state["end"]) == (START, START)
+    assert state["at"] == state["attempt_at"] == run_end(instance, result.run_id)
+
+    # The next single-partition run dies before it records any outcome (its database cannot
+    # be reached): the failure comes from the partition tag, and the last success is kept.
+    broken = {
+        **resources(database_url, encryption_key),
+        "postgres": PostgresResource(database_url=with_database(database_url, "finops_gone")),
+    }
+    failed = dg.materialize(
+        [cost_data], instance=instance, resources=broken, partition_key=key, raise_on_error=False
+    )
+    assert not failed.success
+    record_sync(instance, database_url, failed)
+    after = last_sync(connection, a)
+    assert (after["status"], after["run_id"], after["attempt_at"]) == (
+        "failed",
+        failed.run_id,
+        run_end(instance, failed.run_id),
+    )
+    # Resources failed to start, so there is no step failure: the run's own message is kept.
+    assert after["error"] == failed.get_run_failure_event().message
+    for column in ("at", "rows", "start", "end"):
+        assert after[column] == state[column]

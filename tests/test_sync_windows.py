@@ -15,6 +15,7 @@ from finops_pipeline.sync_windows import (
     first_of_month,
     initial_history_window,
     scheduled_window,
+    uncovered_ranges,
 )
 
 D = dt.date
@@ -144,3 +145,49 @@ def test_retry_policy_backs_off_exponentially_with_jitter() -> None:
     assert retry_policy_from_env({"FINOPS_RETRY_MAX": "1"}).max_retries == 1
     with pytest.raises(ConfigurationError):
         retry_policy_from_env({"FINOPS_RETRY_DELAY_SECONDS": "-1"})
+
+
+JANUARY = DateRange(D(2026, 1, 1), D(2026, 1, 31))
+
+
+@pytest.mark.parametrize(
+    ("covered", "missing"),
+    [
+        ([], [JANUARY]),
+        ([JANUARY], []),
+        ([DateRange(D(2025, 12, 1), D(2026, 2, 28))], []),  # wider than the window
+        (
+            [DateRange(D(2026, 1, 10), D(2026, 1, 14))],
+            [
+                DateRange(D(2026, 1, 1), D(2026, 1, 9)),
+                DateRange(D(2026, 1, 15), D(2026, 1, 31)),
+            ],
+        ),
+        # Unsorted, overlapping, touching, and partly outside the window.
+        (
+            [
+                DateRange(D(2026, 1, 20), D(2026, 2, 3)),
+                DateRange(D(2025, 12, 28), D(2026, 1, 2)),
+                DateRange(D(2026, 1, 5), D(2026, 1, 8)),
+                DateRange(D(2026, 1, 7), D(2026, 1, 9)),
+                DateRange(D(2026, 1, 10), D(2026, 1, 10)),
+            ],
+            [
+                DateRange(D(2026, 1, 3), D(2026, 1, 4)),
+                DateRange(D(2026, 1, 11), D(2026, 1, 19)),
+            ],
+        ),
+        (
+            [DateRange(D(2025, 11, 1), D(2025, 12, 31)), DateRange(D(2026, 2, 1), D(2026, 3, 1))],
+            [JANUARY],
+        ),
+        (
+            [DateRange(D(2026, 1, 1), D(2026, 1, 1)), DateRange(D(2026, 1, 31), D(2026, 1, 31))],
+            [DateRange(D(2026, 1, 2), D(2026, 1, 30))],
+        ),
+    ],
+)
+def test_uncovered_ranges_are_the_days_no_loaded_range_holds(
+    covered: list[DateRange], missing: list[DateRange]
+) -> None:
+    assert uncovered_ranges(JANUARY, covered) == missing

@@ -151,10 +151,3 @@ def list_accounts(
     with connection.cursor(row_factory=dict_row) as cursor:
         cursor.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM cloud_accounts {where} ORDER BY created_at")
         return [_to_account(row) for row in cursor.fetchall()]
-
-
-def list_active_account_ids(connection: psycopg.Connection) -> set[str]:
-    """Ids of active accounts, read in one query (cheap even for 10k accounts)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id::text FROM cloud_accounts WHERE status = 'active'")
-        return {row[0] for row in cursor.fetchall()}

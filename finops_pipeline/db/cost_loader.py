@@ -92,7 +92,15 @@ def replace_cost_window(
             cursor.execute(_WINDOW_HAS_ROWS, window)
             row = cursor.fetchone()
             if not (row and row[0]):
-                _copy_rows(cursor, "cost_data", rows, run_id=run_id)
+                if row and row[1]:
+                    # PostgreSQL refuses COPY FROM into a table whose row-level security
+                    # applies to the current role (any login that is not a superuser or
+                    # BYPASSRLS, since cost_data forces it); go through staging instead.
+                    cursor.execute(_CREATE_STAGING)
+                    _copy_rows(cursor, _STAGING, rows, run_id=None)
+                    cursor.execute(_INSERT_ALL, window)
+                else:
+                    _copy_rows(cursor, "cost_data", rows, run_id=run_id)
                 return WindowLoadStats(inserted=len(rows), restated=0, removed=0, unchanged=0)
             # Right after a bulk load the window's statistics are stale (often "1 row"), and
             # the planner then picks a nested-loop anti-join that rescans staging per row:
@@ -150,7 +158,10 @@ _WINDOW_FILTER = """
     AND date BETWEEN %(start)s AND %(end)s AND provider = %(provider)s
 """
 
-_WINDOW_HAS_ROWS = f"SELECT EXISTS (SELECT 1 FROM cost_data WHERE {_WINDOW_FILTER})"
+_WINDOW_HAS_ROWS = f"""
+    SELECT EXISTS (SELECT 1 FROM cost_data WHERE {_WINDOW_FILTER}),
+           row_security_active('cost_data')
+"""
 
 _CREATE_STAGING = f"""
     CREATE TEMP TABLE {_STAGING} ON COMMIT DROP AS
@@ -173,6 +184,11 @@ _DELETE_CHANGED_OR_VANISHED = f"""
     -- A LEFT JOIN (hashed) rather than per-row EXISTS, which would rescan staging per row.
     SELECT count(s.service), count(*) - count(s.service)
     FROM deleted c LEFT JOIN {_STAGING} s ON {_KEY_MATCH}
+"""
+
+_INSERT_ALL = f"""
+    INSERT INTO cost_data ({", ".join(COST_COLUMNS)}, run_id)
+    SELECT {", ".join(COST_COLUMNS)}, %(run_id)s FROM {_STAGING}
 """
 
 # The window filter on c lets the planner use the unique index for just this window instead of
