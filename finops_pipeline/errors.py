@@ -147,7 +147,7 @@ def typed_error(error: BaseException) -> FinopsError | None:
         return unreachable
     if isinstance(error, ClientError):
         if getattr(error, "operation_name", "") == "GetCostAndUsage":
-            from finops_pipeline.cost_explorer.paging import translate_client_error
+            from finops_pipeline.providers.aws.paging import translate_client_error
 
             return translate_client_error(error)
         details = error.response.get("Error", {})

@@ -6,12 +6,12 @@ import datetime as dt
 
 import dagster as dg
 
-from finops_pipeline.settings import (
+from finops_pipeline.constants import (
     ACCOUNT_DIMENSION,
     ACCOUNTS_PARTITIONS_NAME,
     DATE_DIMENSION,
 )
-from finops_pipeline.sync_windows import daily_history_start
+from finops_pipeline.sync.windows import daily_history_start
 
 cloud_account_partitions = dg.DynamicPartitionsDefinition(name=ACCOUNTS_PARTITIONS_NAME)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import psycopg
 
-from finops_pipeline.crypto import KeyRing
 from finops_pipeline.db.accounts import register_account
 from finops_pipeline.db.urls import to_libpq_url
-from finops_pipeline.sandbox import SANDBOX_ENDPOINT_URL, sandbox_credentials
+from finops_pipeline.providers.aws.sandbox import SANDBOX_ENDPOINT_URL, sandbox_credentials
+from finops_pipeline.security.ciphertext import KeyRing
 
 # Accounts of the sandbox's synthetic organisation (standalone ones, with their own costs).
 SANDBOX_NUMBERS = ("320000000001", "320000000002")
@@ -64,7 +64,7 @@ def cli_env(database_url: str, encryption_key: str, home: Path, **extra: str) ->
 
 def finops(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "finops_pipeline.cli", *args],
+        [sys.executable, "-m", "finops_pipeline.cli.commands", *args],
         env=env,
         capture_output=True,
         text=True,

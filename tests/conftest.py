@@ -12,11 +12,11 @@ import pytest
 import sqlalchemy as sa
 from moto import mock_aws
 
-from finops_pipeline.crypto import KeyRing, generate_key
 from finops_pipeline.db.embedded import embedded_database_url
 from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
 from finops_pipeline.db.migrate import upgrade_database
 from finops_pipeline.db.urls import to_libpq_url, with_database
+from finops_pipeline.security.ciphertext import KeyRing, generate_key
 from tests.ce_responses import StrictMotoCostExplorer
 
 # Tests must never pick up a developer's real settings.

@@ -1,6 +1,6 @@
 """Drive a running ``finops ui`` / ``dagster dev`` through its webserver's GraphQL API.
 
-Used by ``tests/test_ui_embedded.py``, and by hand to launch the UI several times in a row:
+Used by ``tests/cli/test_ui_embedded.py``, and by hand to launch the UI several times in a row:
 
     python -m tests.dagster_ui --launches 5 --backfill   # FINOPS_HOME set, `finops demo` done
 
@@ -365,7 +365,7 @@ def demo_backfill_partitions(accounts: int, days: int) -> list[str]:
     """
     import datetime as dt
 
-    from finops_pipeline.partition_keys import account_date_key
+    from finops_pipeline.sync.ranges import account_date_key
 
     listed = subprocess.run(
         [str(Path(sys.executable).parent / "finops"), "accounts", "list", "--output", "json"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from finops_pipeline.sync_windows import first_of_month
+from finops_pipeline.sync.windows import first_of_month
 
 TODAY = dt.datetime.now(dt.UTC).date()
 #: The 1st of the month three months back: 89 or more complete days follow it, all inside the

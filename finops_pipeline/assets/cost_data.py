@@ -5,16 +5,16 @@ from typing import Any
 
 import dagster as dg
 
-from finops_pipeline.collection import CollectionReport, collect_costs
+from finops_pipeline.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.db.sync_runs import outcomes_for_run, record_outcomes
 from finops_pipeline.errors import FinopsError
-from finops_pipeline.partition_keys import ranges_by_account
 from finops_pipeline.partitions import account_daily_partitions
-from finops_pipeline.resources.cost_explorer import AwsCostExplorerResource
+from finops_pipeline.resources.aws import AwsCostExplorerResource
 from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.postgres import PostgresResource
-from finops_pipeline.retries import retry_policy_from_env
-from finops_pipeline.settings import CE_PRICE_PER_REQUEST_USD
+from finops_pipeline.sync.collection import CollectionReport, collect_costs
+from finops_pipeline.sync.ranges import ranges_by_account
+from finops_pipeline.sync.retries import retry_policy_from_env
 
 COST_EXPLORER_POOL = "cost_explorer"
 #: Failure metadata: the failed accounts whose errors are transient, so worth a retry.

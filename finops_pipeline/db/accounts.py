@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.rows import dict_row
 
-from finops_pipeline.credentials import Credentials, credential_kind, serialize_credentials
-from finops_pipeline.crypto import EncryptionContext, KeyRing, encrypt
+from finops_pipeline.constants import PROVIDER_AWS, PROVIDER_AZURE, PROVIDER_GCP
 from finops_pipeline.db.tenants import check_tenant_id
 from finops_pipeline.errors import AccountNotFoundError, ConfigurationError
-from finops_pipeline.settings import PROVIDER_AWS, PROVIDER_AZURE, PROVIDER_GCP
+from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing, encrypt
+from finops_pipeline.security.credentials import Credentials, credential_kind, serialize_credentials
 
 SUPPORTED_PROVIDERS = (PROVIDER_AWS, PROVIDER_AZURE, PROVIDER_GCP)
 

@@ -21,8 +21,8 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from finops_pipeline.constants import COST_COLUMNS, COST_KEY_COLUMNS, COST_VALUE_COLUMNS
 from finops_pipeline.errors import DatabaseConnectionLostError, DatabaseError
-from finops_pipeline.settings import COST_COLUMNS, COST_KEY_COLUMNS, COST_VALUE_COLUMNS
 
 _STAGING = "cost_data_staging"
 _LOCK_NAMESPACE = "finops.cost_data"

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from finops_pipeline.partition_keys import DateRange
-from finops_pipeline.sync_windows import uncovered_ranges
+from finops_pipeline.sync.ranges import DateRange
+from finops_pipeline.sync.windows import uncovered_ranges
 
 
 @dataclass(frozen=True)

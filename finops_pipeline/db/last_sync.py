@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from finops_pipeline.last_sync import STATUS_SUCCESS, LastSyncUpdate
+from finops_pipeline.sync.outcomes import STATUS_SUCCESS, LastSyncUpdate
 
 # A run processed again (a failure sensor may fire twice) or late (after a newer run) must not
 # change anything: the attempt-time guard drops older runs, the distinctness guard identical ones.

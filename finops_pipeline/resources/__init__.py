@@ -6,11 +6,11 @@ import os
 
 import dagster as dg
 
+from finops_pipeline.constants import CE_MAX_ATTEMPTS
 from finops_pipeline.errors import ConfigurationError
-from finops_pipeline.resources.cost_explorer import AwsCostExplorerResource
+from finops_pipeline.resources.aws import AwsCostExplorerResource
 from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.postgres import PostgresResource
-from finops_pipeline.settings import CE_MAX_ATTEMPTS
 
 #: botocore's retries of one throttled or failed Cost Explorer request, before the run's own.
 ENV_CE_MAX_ATTEMPTS = "FINOPS_CE_MAX_ATTEMPTS"

@@ -5,18 +5,18 @@ import os
 
 import dagster as dg
 
-from finops_pipeline.account_partitions import plan_partition_changes
+from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.initial_history import active_account_states, claim_initial_history
 from finops_pipeline.partitions import cloud_account_partitions
 from finops_pipeline.resources.postgres import PostgresResource
-from finops_pipeline.run_tags import SYNC_INITIAL, account_range_tags, initial_history_run_key
 from finops_pipeline.sensors.settings import (
     COST_DATA_JOB_NAME,
     sensor_default_status,
     sensor_interval_seconds,
 )
-from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME
-from finops_pipeline.sync_windows import SyncPolicy, initial_history_window
+from finops_pipeline.sync.account_partitions import plan_partition_changes
+from finops_pipeline.sync.run_tags import SYNC_INITIAL, account_range_tags, initial_history_run_key
+from finops_pipeline.sync.windows import SyncPolicy, initial_history_window
 
 
 @dg.sensor(
