@@ -18,7 +18,7 @@ import click
 
 from finops_pipeline.errors import FinopsError, typed_error
 
-logger = logging.getLogger("finops_pipeline.cli.commands")
+logger = logging.getLogger("finops_pipeline.cli")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -810,7 +810,3 @@ def _run_in_foreground(command: list[str], env: dict[str, str]) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-if __name__ == "__main__":
-    main()
