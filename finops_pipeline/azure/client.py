@@ -164,8 +164,11 @@ class CostManagementQueryClient:
         opts = options or ClientOptions()
         self.meter = RequestMeter()
         self.throttling = opts.throttling or CostManagementThrottlingPolicy()
-        identity_kwargs: dict[str, Any] = {}
-        client_kwargs: dict[str, Any] = dict(opts.extra_client_kwargs)
+        # azure-core's network trace (``logging_enable``) logs request headers and bodies
+        # unredacted at DEBUG: the bearer token and, for Entra ID, the client secret. It stays
+        # off whatever the options say; the HTTP logging policy, which redacts, stays on.
+        identity_kwargs: dict[str, Any] = {"logging_enable": False}
+        client_kwargs: dict[str, Any] = {**opts.extra_client_kwargs, "logging_enable": False}
         if opts.transport_factory is not None:
             identity_kwargs["transport"] = opts.transport_factory()
             client_kwargs["transport"] = opts.transport_factory()

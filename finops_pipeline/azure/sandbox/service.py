@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from finops_pipeline.azure.query import DEFAULT_GROUPING, query_keeps_whole_window
 from finops_pipeline.azure.sandbox.catalogue import (
@@ -117,6 +117,8 @@ class SandboxCounts:
     """What the sandbox answered. ``queries`` counts first pages, ``pages`` every 200/204."""
 
     requests: int = 0
+    #: Requests to Entra ID (discovery and tokens); the rest went to Resource Manager.
+    identity_requests: int = 0
     token_requests: int = 0
     queries: int = 0
     pages: int = 0
@@ -125,6 +127,7 @@ class SandboxCounts:
     qpu_consumed: int = 0
     by_status: Counter[int] = field(default_factory=Counter)
     rows_by_query: list[int] = field(default_factory=list)
+    rejections: list[str] = field(default_factory=list)
 
 
 class SandboxError(Exception):
@@ -149,7 +152,9 @@ class AzureCostManagementSandbox:
         self.tenants = {tenant.tenant_id: tenant for tenant in tenants}
         self.generator = AzureSandboxGenerator(self.settings.seed)
         self.counts = SandboxCounts()
+        #: Every Query body received, in order, and every token issued (for leak tests).
         self.seen_bodies: list[bytes] = []
+        self.issued_tokens: list[str] = []
         self._lock = threading.Lock()
         self._arm = urlsplit(self.settings.resource_manager).netloc.lower()
         self._login = urlsplit(self.settings.authority_host).netloc.lower()
@@ -182,6 +187,8 @@ class AzureCostManagementSandbox:
         if parts.scheme != "https":
             response = _arm_error(400, "HttpsRequired", "Only https is served.")
         elif host == self._login:
+            with self._lock:
+                self.counts.identity_requests += 1
             response = self._identity(method, parts.path, raw)
         elif host == self._arm:
             response = self._resource_manager(method, parts, lowered, raw)
@@ -239,13 +246,16 @@ class AzureCostManagementSandbox:
             return _aad_error(400, "invalid_scope", 1002012, "The scope must end in /.default.")
         audience = scope[: -len("/.default")]
         claims = {"tid": tenant.tenant_id, "appid": tenant.client_id, "aud": audience}
+        token = self._sign(claims)
+        with self._lock:
+            self.issued_tokens.append(token)
         return _json(
             200,
             {
                 "token_type": "Bearer",
                 "expires_in": 3599,
                 "ext_expires_in": 3599,
-                "access_token": self._sign(claims),
+                "access_token": token,
             },
         )
 
@@ -293,6 +303,7 @@ class AzureCostManagementSandbox:
             if error.status == 400:
                 with self._lock:
                     self.counts.rejected += 1
+                    self.counts.rejections.append(error.message)
             return _arm_error(error.status, error.code, error.message)
 
     def _subscription(self, scope: str, tenant_id: str) -> Any:
@@ -361,7 +372,7 @@ class AzureCostManagementSandbox:
             next_params["$skiptoken"] = self._skiptoken(fingerprint, offset + page_size)
             next_link = (
                 f"{self.settings.resource_manager}{scope}/providers/Microsoft.CostManagement/query?"
-                f"{urlencode(next_params, quote_via=quote)}"
+                + "&".join(f"{key}={quote(value, safe='')}" for key, value in next_params.items())
             )
         months = math.ceil(query.window.days / 31)
         with self._lock:
