@@ -266,9 +266,7 @@ class CostManagementQueryClient:
                 "sent to Resource Manager. Report this with the run id."
             )
 
-    def _translate(self, error: BaseException, scope: CostScope) -> ProviderError:
-        if isinstance(error, ProviderError):
-            return error
+    def _translate(self, error: AzureError, scope: CostScope) -> ProviderError:
         if isinstance(error, ClientAuthenticationError) and not _from_resource_manager(
             error, self.endpoints
         ):

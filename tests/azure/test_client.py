@@ -40,6 +40,7 @@ from finops_pipeline.azure.paging import RawResponse
 from finops_pipeline.azure.query import CostScope, split_query_windows
 from finops_pipeline.azure.sandbox import (
     AzureCostManagementSandbox,
+    AzureSandboxTransport,
     InProcessTransport,
     SandboxResponse,
     sandbox_credentials,
@@ -353,6 +354,26 @@ def test_an_unreachable_endpoint_is_a_transient_network_error(
         )
     assert raised.value.permanent is False
     assert_one_clean_line(raised.value)
+
+
+def test_resource_manager_unreachable_after_a_token_is_a_transient_network_error(
+    make_sandbox, production_scope: CostScope
+) -> None:
+    sandbox = make_sandbox()
+    transports = iter(
+        [AzureSandboxTransport(sandbox), AzureSandboxTransport(sandbox, unreachable=True)]
+    )
+    client = CostManagementQueryClient(
+        sandbox_credentials(TENANT),
+        SANDBOX_ENDPOINTS,
+        ClientOptions(transport_factory=lambda: next(transports), retry_total=0),
+    )
+
+    with client, pytest.raises(AzureNetworkError, match="Resource Manager") as raised:
+        fetch_daily_costs(client, production_scope, WINTER, as_of=AS_OF)
+    assert raised.value.permanent is False
+    assert sandbox.counts.token_requests == 1
+    assert_one_clean_line(raised.value, *sandbox.issued_tokens)
 
 
 def test_resource_manager_refusing_the_token_is_permanent() -> None:

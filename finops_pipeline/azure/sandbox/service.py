@@ -34,11 +34,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import SplitResult, parse_qs, quote, urlsplit
 
 from finops_pipeline.azure.query import DEFAULT_GROUPING, query_keeps_whole_window
 from finops_pipeline.azure.sandbox.catalogue import (
     DEFAULT_TENANTS,
+    SandboxSubscription,
     SandboxTenant,
     sandbox_client_secret,
 )
@@ -285,7 +286,7 @@ class AzureCostManagementSandbox:
     # --- Resource Manager ------------------------------------------------------------------
 
     def _resource_manager(
-        self, method: str, parts: Any, headers: Mapping[str, str], body: bytes
+        self, method: str, parts: SplitResult, headers: Mapping[str, str], body: bytes
     ) -> SandboxResponse:
         try:
             claims = self._verify(headers.get("authorization"))
@@ -306,7 +307,7 @@ class AzureCostManagementSandbox:
                     self.counts.rejections.append(error.message)
             return _arm_error(error.status, error.code, error.message)
 
-    def _subscription(self, scope: str, tenant_id: str) -> Any:
+    def _subscription(self, scope: str, tenant_id: str) -> SandboxSubscription:
         segments = [segment for segment in scope.split("/") if segment]
         if len(segments) != 2 or segments[0].lower() != "subscriptions":
             raise SandboxError(400, "BadRequest", "The sandbox serves subscription scopes only.")
@@ -343,7 +344,7 @@ class AzureCostManagementSandbox:
         return response
 
     def _query(
-        self, scope: str, subscription: Any, params: Mapping[str, str], body: bytes
+        self, scope: str, subscription: SandboxSubscription, params: Mapping[str, str], body: bytes
     ) -> SandboxResponse:
         try:
             document = json.loads(body)
@@ -416,7 +417,9 @@ class AzureCostManagementSandbox:
             )
         return position
 
-    def _rows(self, subscription: Any, query: _Query) -> tuple[list[str], list[list[Any]]]:
+    def _rows(
+        self, subscription: SandboxSubscription, query: _Query
+    ) -> tuple[list[str], list[list[Any]]]:
         pull = self.settings.pull()
         groups: dict[tuple[Any, ...], list[Decimal]] = {}
         for offset in range(query.window.days):
