@@ -172,14 +172,20 @@ def read_cost_records(
     except ProviderDataError:
         usage_at = None
     cost_name = page.columns[cost_at]
+    days: dict[object, dt.date] = {}
     records = []
     for row in page.rows:
         currency = row[currency_at]
         if not isinstance(currency, str) or not currency.strip():
             raise ProviderDataError(f"Currency {currency!r} is not a currency code.")
+        usage_date = row[date_at]
+        day = days.get(usage_date) if isinstance(usage_date, int | str) else None
+        if day is None:
+            day = parse_usage_date(usage_date)
+            days[usage_date] = day
         records.append(
             CostRecord(
-                day=parse_usage_date(row[date_at]),
+                day=day,
                 service=_name(row[service_at]),
                 meter=_name(row[meter_at]) if meter_at is not None else "",
                 cost=_amount(row[cost_at], cost_name),
@@ -246,6 +252,7 @@ def merge_cost_types(
     """
     actual_by_key = _index(actual, "ActualCost")
     amortized_by_key = _index(amortized, "AmortizedCost")
+    estimated_by_day = {day: is_estimated_day(day, as_of) for day in days}
     records: list[tuple[Any, ...]] = []
     for key in sorted(actual_by_key.keys() | amortized_by_key.keys()):
         day, service, meter = key
@@ -270,10 +277,9 @@ def merge_cost_types(
                 either.usage_quantity,
                 either.currency,
                 None,
-                is_estimated_day(day, as_of),
+                estimated_by_day[day] if day in estimated_by_day else is_estimated_day(day, as_of),
             )
         )
     frame = pd.DataFrame.from_records(records, columns=list(PARSED_COLUMNS))
     frame["is_estimated"] = frame["is_estimated"].astype(bool)
-    estimated_by_day = {day: is_estimated_day(day, as_of) for day in days}
     return ParsedCosts(frame=frame, estimated_by_day=estimated_by_day)

@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, quote, urlsplit
 
@@ -152,6 +153,8 @@ class AzureCostManagementSandbox:
         self.settings = settings or AzureSandboxSettings()
         self.tenants = {tenant.tenant_id: tenant for tenant in tenants}
         self.generator = AzureSandboxGenerator(self.settings.seed)
+        # The two cost types of one window read the same days: generate each day once.
+        self._day_rows = lru_cache(maxsize=256)(self.generator.day_rows)
         self.counts = SandboxCounts()
         #: Every Query body received, in order, and every token issued (for leak tests).
         self.seen_bodies: list[bytes] = []
@@ -424,12 +427,13 @@ class AzureCostManagementSandbox:
         groups: dict[tuple[Any, ...], list[Decimal]] = {}
         for offset in range(query.window.days):
             day = query.window.start + dt.timedelta(days=offset)
-            for row in self.generator.day_rows(subscription.subscription_id, day, pull):
+            usage_date = int(day.strftime("%Y%m%d"))
+            for row in self._day_rows(subscription.subscription_id, day, pull):
                 cost = row.actual if query.cost_type == "ActualCost" else row.amortized
                 if cost is None:
                     continue
                 key = (
-                    int(day.strftime("%Y%m%d")),
+                    usage_date,
                     *(_dimension(row, name) for name in query.grouping),
                 )
                 sums = groups.setdefault(key, [Decimal(0), Decimal(0)])
