@@ -33,9 +33,9 @@ from typing import Any
 
 import pandas as pd
 
-from finops_pipeline.azure.query import DEFAULT_GROUPING, USAGE_QUANTITY_COLUMN
-from finops_pipeline.cost_explorer.parsing import PARSED_COLUMNS, ParsedCosts
 from finops_pipeline.errors import ProviderDataError
+from finops_pipeline.providers.aws.parsing import PARSED_COLUMNS, ParsedCosts
+from finops_pipeline.providers.azure.query import DEFAULT_GROUPING, USAGE_QUANTITY_COLUMN
 
 #: Names the service gives the cost amount, in order of preference.
 COST_COLUMNS: tuple[str, ...] = ("Cost", "PreTaxCost")

@@ -8,7 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from finops_pipeline.azure.parsing import (
+from finops_pipeline.errors import ProviderDataError
+from finops_pipeline.providers.aws.parsing import PARSED_COLUMNS
+from finops_pipeline.providers.azure.parsing import (
     CostRecord,
     QueryPage,
     is_estimated_day,
@@ -18,9 +20,7 @@ from finops_pipeline.azure.parsing import (
     parse_usage_date,
     read_cost_records,
 )
-from finops_pipeline.cost_explorer.parsing import PARSED_COLUMNS
-from finops_pipeline.errors import ProviderDataError
-from tests.azure.conftest import example_body_text
+from tests.providers.azure.conftest import example_body_text
 
 COLUMNS = [
     {"name": "Cost", "type": "Number"},

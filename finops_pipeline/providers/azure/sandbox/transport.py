@@ -18,7 +18,10 @@ from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPResponse
 
-from finops_pipeline.azure.sandbox.service import AzureCostManagementSandbox, SandboxResponse
+from finops_pipeline.providers.azure.sandbox.service import (
+    AzureCostManagementSandbox,
+    SandboxResponse,
+)
 
 #: (method, url, headers, body) -> response.
 Handler = Callable[[str, str, Mapping[str, str], bytes | str | None], SandboxResponse]

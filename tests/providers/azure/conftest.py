@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from finops_pipeline.azure.client import (
+from finops_pipeline.providers.azure.client import (
     AzureClientSecretCredentials,
     AzureEndpoints,
     ClientOptions,
     CostManagementQueryClient,
 )
-from finops_pipeline.azure.query import CostScope
-from finops_pipeline.azure.sandbox import (
+from finops_pipeline.providers.azure.query import CostScope
+from finops_pipeline.providers.azure.sandbox import (
     DEFAULT_TENANTS,
     SANDBOX_AUTHORITY_HOST,
     SANDBOX_RESOURCE_MANAGER,
@@ -27,7 +27,7 @@ from finops_pipeline.azure.sandbox import (
     SandboxTenant,
     sandbox_credentials,
 )
-from finops_pipeline.azure.throttling import CostManagementThrottlingPolicy
+from finops_pipeline.providers.azure.throttling import CostManagementThrottlingPolicy
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: "Today" for the sandbox: March 2025 is open, and February until the 5th.

@@ -9,8 +9,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from finops_pipeline.azure.query import CostType, build_query_body, encode_query_body
-from finops_pipeline.azure.sandbox import (
+from finops_pipeline.providers.aws.sandbox.generator import Pull
+from finops_pipeline.providers.azure.query import CostType, build_query_body, encode_query_body
+from finops_pipeline.providers.azure.sandbox import (
     SANDBOX_AUTHORITY_HOST,
     SANDBOX_RESOURCE_MANAGER,
     AzureCostManagementSandbox,
@@ -18,10 +19,9 @@ from finops_pipeline.azure.sandbox import (
     AzureSandboxSettings,
     sandbox_credentials,
 )
-from finops_pipeline.azure.sandbox.catalogue import SERVICES
-from finops_pipeline.partition_keys import DateRange
-from finops_pipeline.sandbox.generator import Pull
-from tests.azure.conftest import AS_OF, PRODUCTION, TENANT
+from finops_pipeline.providers.azure.sandbox.catalogue import SERVICES
+from finops_pipeline.sync.ranges import DateRange
+from tests.providers.azure.conftest import AS_OF, PRODUCTION, TENANT
 
 JANUARY = DateRange(dt.date(2025, 1, 1), dt.date(2025, 1, 31))
 QUERY_URL = (

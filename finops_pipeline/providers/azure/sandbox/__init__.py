@@ -5,22 +5,25 @@ deterministic generator; :class:`AzureSandboxTransport` plugs it into azure-core
 policy, so ``ClientSecretCredential`` and ``CostManagementClient`` run as against Azure.
 """
 
-from finops_pipeline.azure.sandbox.catalogue import (
+from finops_pipeline.providers.azure.sandbox.catalogue import (
     DEFAULT_TENANTS,
     SandboxSubscription,
     SandboxTenant,
     sandbox_credentials,
     sandbox_tenant,
 )
-from finops_pipeline.azure.sandbox.generator import AzureSandboxGenerator
-from finops_pipeline.azure.sandbox.service import (
+from finops_pipeline.providers.azure.sandbox.generator import AzureSandboxGenerator
+from finops_pipeline.providers.azure.sandbox.service import (
     SANDBOX_AUTHORITY_HOST,
     SANDBOX_RESOURCE_MANAGER,
     AzureCostManagementSandbox,
     AzureSandboxSettings,
     SandboxResponse,
 )
-from finops_pipeline.azure.sandbox.transport import AzureSandboxTransport, InProcessTransport
+from finops_pipeline.providers.azure.sandbox.transport import (
+    AzureSandboxTransport,
+    InProcessTransport,
+)
 
 __all__ = [
     "DEFAULT_TENANTS",

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from finops_pipeline.azure.errors import AzureConfigurationError
-from finops_pipeline.partition_keys import DateRange
+from finops_pipeline.providers.azure.errors import AzureConfigurationError
+from finops_pipeline.sync.ranges import DateRange
 
 #: Cost Management allows at most two groupings per query.
 MAX_GROUPINGS = 2

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from finops_pipeline.azure.errors import AzurePaginationLoopError
-from finops_pipeline.azure.paging import RawResponse, fetch_query_pages
-from finops_pipeline.azure.query import CostScope
+from finops_pipeline.providers.azure.errors import AzurePaginationLoopError
+from finops_pipeline.providers.azure.paging import RawResponse, fetch_query_pages
+from finops_pipeline.providers.azure.query import CostScope
 
 SCOPE = CostScope.subscription("3f1c2b7a-9d4e-4c1b-8a2f-6e5d4c3b2a19")
 BODY = b'{"type":"ActualCost"}'

@@ -9,13 +9,13 @@ import pytest
 from azure.core.pipeline import Pipeline
 from azure.core.rest import HttpRequest
 
-from finops_pipeline.azure.errors import AzureThrottledError
-from finops_pipeline.azure.sandbox import InProcessTransport, SandboxResponse
-from finops_pipeline.azure.throttling import (
+from finops_pipeline.providers.azure.errors import AzureThrottledError
+from finops_pipeline.providers.azure.sandbox import InProcessTransport, SandboxResponse
+from finops_pipeline.providers.azure.throttling import (
     CostManagementThrottlingPolicy,
     throttle_wait_seconds,
 )
-from tests.azure.conftest import SleepRecorder
+from tests.providers.azure.conftest import SleepRecorder
 
 HOST = "https://management.throttle-test.invalid"
 PREFIX = "x-ms-ratelimit-microsoft.costmanagement-"

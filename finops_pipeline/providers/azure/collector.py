@@ -12,10 +12,11 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from finops_pipeline.azure.client import CostManagementQueryClient
-from finops_pipeline.azure.paging import QuerySender, fetch_query_pages
-from finops_pipeline.azure.parsing import CostRecord, merge_cost_types, read_cost_records
-from finops_pipeline.azure.query import (
+from finops_pipeline.providers.aws.parsing import ParsedCosts
+from finops_pipeline.providers.azure.client import CostManagementQueryClient
+from finops_pipeline.providers.azure.paging import QuerySender, fetch_query_pages
+from finops_pipeline.providers.azure.parsing import CostRecord, merge_cost_types, read_cost_records
+from finops_pipeline.providers.azure.query import (
     DEFAULT_GROUPING,
     CostScope,
     CostType,
@@ -23,8 +24,7 @@ from finops_pipeline.azure.query import (
     encode_query_body,
     split_query_windows,
 )
-from finops_pipeline.cost_explorer.parsing import ParsedCosts
-from finops_pipeline.partition_keys import DateRange
+from finops_pipeline.sync.ranges import DateRange
 
 
 @dataclass(frozen=True)

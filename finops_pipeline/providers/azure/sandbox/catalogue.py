@@ -11,8 +11,8 @@ import hmac
 import uuid
 from dataclasses import dataclass
 
-from finops_pipeline.azure.client import AzureClientSecretCredentials
-from finops_pipeline.credentials import Secret
+from finops_pipeline.providers.azure.client import AzureClientSecretCredentials
+from finops_pipeline.security.credentials import Secret
 
 _NAMESPACE = uuid.UUID("5d2b9f1e-3c1a-4c6e-9a1f-0c7e5b8d4a21")
 _SECRET_DOMAIN = b"finops-azure-sandbox-secret-v1"

@@ -35,7 +35,8 @@ from azure.core.rest import HttpRequest
 from azure.identity import AzureAuthorityHosts, ClientSecretCredential
 from azure.mgmt.costmanagement import CostManagementClient
 
-from finops_pipeline.azure.errors import (
+from finops_pipeline.errors import ProviderError
+from finops_pipeline.providers.azure.errors import (
     COST_MANAGEMENT_READER_ROLE,
     AzureAccessDeniedError,
     AzureAuthenticationError,
@@ -47,11 +48,13 @@ from finops_pipeline.azure.errors import (
     AzureThrottledError,
     AzureUnsafeLinkError,
 )
-from finops_pipeline.azure.paging import RawResponse
-from finops_pipeline.azure.query import PAGE_SIZE, CostScope
-from finops_pipeline.azure.throttling import QPU_CONSUMED_HEADER, CostManagementThrottlingPolicy
-from finops_pipeline.credentials import Secret
-from finops_pipeline.errors import ProviderError
+from finops_pipeline.providers.azure.paging import RawResponse
+from finops_pipeline.providers.azure.query import PAGE_SIZE, CostScope
+from finops_pipeline.providers.azure.throttling import (
+    QPU_CONSUMED_HEADER,
+    CostManagementThrottlingPolicy,
+)
+from finops_pipeline.security.credentials import Secret
 
 PUBLIC_RESOURCE_MANAGER = "https://management.azure.com"
 PUBLIC_AUTHORITY_HOST = f"https://{AzureAuthorityHosts.AZURE_PUBLIC_CLOUD}"

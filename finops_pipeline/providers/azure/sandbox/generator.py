@@ -18,12 +18,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from finops_pipeline.azure.sandbox.catalogue import (
+from finops_pipeline.providers.aws.sandbox.generator import Pull
+from finops_pipeline.providers.azure.sandbox.catalogue import (
     RESERVATION_PURCHASE_METER,
     RESERVED_SERVICE,
     SERVICES,
 )
-from finops_pipeline.sandbox.generator import Pull
 
 DEFAULT_SEED = 20240101
 EPOCH = dt.date(2024, 1, 1)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from finops_pipeline.azure.errors import AzurePaginationLoopError
-from finops_pipeline.azure.parsing import QueryPage, parse_query_page
-from finops_pipeline.azure.query import CostScope
+from finops_pipeline.providers.azure.errors import AzurePaginationLoopError
+from finops_pipeline.providers.azure.parsing import QueryPage, parse_query_page
+from finops_pipeline.providers.azure.query import CostScope
 
 MAX_PAGES = 10_000
 

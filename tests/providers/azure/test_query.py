@@ -10,8 +10,8 @@ from functools import cache
 
 import pytest
 
-from finops_pipeline.azure.errors import AzureConfigurationError
-from finops_pipeline.azure.query import (
+from finops_pipeline.providers.azure.errors import AzureConfigurationError
+from finops_pipeline.providers.azure.query import (
     CostScope,
     CostType,
     add_months,
@@ -21,7 +21,7 @@ from finops_pipeline.azure.query import (
     query_keeps_whole_window,
     split_query_windows,
 )
-from finops_pipeline.partition_keys import DateRange
+from finops_pipeline.sync.ranges import DateRange
 
 SUBSCRIPTION = "3f1c2b7a-9d4e-4c1b-8a2f-6e5d4c3b2a19"
 JANUARY = DateRange(dt.date(2024, 1, 1), dt.date(2024, 1, 31))

@@ -18,15 +18,17 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from finops_pipeline.azure.client import (
+from finops_pipeline.errors import ProviderError
+from finops_pipeline.providers.aws.sandbox.generator import Pull
+from finops_pipeline.providers.azure.client import (
     AzureClientSecretCredentials,
     AzureEndpoints,
     ClientOptions,
     CostManagementQueryClient,
     error_for_status,
 )
-from finops_pipeline.azure.collector import collect_range, fetch_daily_costs
-from finops_pipeline.azure.errors import (
+from finops_pipeline.providers.azure.collector import collect_range, fetch_daily_costs
+from finops_pipeline.providers.azure.errors import (
     AzureAccessDeniedError,
     AzureAuthenticationError,
     AzureConfigurationError,
@@ -36,20 +38,18 @@ from finops_pipeline.azure.errors import (
     AzureThrottledError,
     AzureUnsafeLinkError,
 )
-from finops_pipeline.azure.paging import RawResponse
-from finops_pipeline.azure.query import CostScope, split_query_windows
-from finops_pipeline.azure.sandbox import (
+from finops_pipeline.providers.azure.paging import RawResponse
+from finops_pipeline.providers.azure.query import CostScope, split_query_windows
+from finops_pipeline.providers.azure.sandbox import (
     AzureCostManagementSandbox,
     AzureSandboxTransport,
     InProcessTransport,
     SandboxResponse,
     sandbox_credentials,
 )
-from finops_pipeline.credentials import Secret
-from finops_pipeline.errors import ProviderError
-from finops_pipeline.partition_keys import DateRange
-from finops_pipeline.sandbox.generator import Pull
-from tests.azure.conftest import (
+from finops_pipeline.security.credentials import Secret
+from finops_pipeline.sync.ranges import DateRange
+from tests.providers.azure.conftest import (
     AS_OF,
     NO_READER,
     PRODUCTION,

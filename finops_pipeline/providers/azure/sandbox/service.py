@@ -37,21 +37,21 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, quote, urlsplit
 
-from finops_pipeline.azure.query import DEFAULT_GROUPING, query_keeps_whole_window
-from finops_pipeline.azure.sandbox.catalogue import (
+from finops_pipeline.providers.aws.sandbox.generator import Pull
+from finops_pipeline.providers.azure.query import DEFAULT_GROUPING, query_keeps_whole_window
+from finops_pipeline.providers.azure.sandbox.catalogue import (
     DEFAULT_TENANTS,
     SandboxSubscription,
     SandboxTenant,
     sandbox_client_secret,
 )
-from finops_pipeline.azure.sandbox.generator import (
+from finops_pipeline.providers.azure.sandbox.generator import (
     DEFAULT_SEED,
     AzureCostRow,
     AzureSandboxGenerator,
 )
-from finops_pipeline.azure.throttling import QPU_CONSUMED_HEADER, QPU_REMAINING_HEADER
-from finops_pipeline.partition_keys import DateRange
-from finops_pipeline.sandbox.generator import Pull
+from finops_pipeline.providers.azure.throttling import QPU_CONSUMED_HEADER, QPU_REMAINING_HEADER
+from finops_pipeline.sync.ranges import DateRange
 
 SANDBOX_RESOURCE_MANAGER = "https://management.azure-sandbox.finops.invalid"
 SANDBOX_AUTHORITY_HOST = "https://login.azure-sandbox.finops.invalid"

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import HTTPPolicy
 
-from finops_pipeline.azure.errors import AzureThrottledError
+from finops_pipeline.providers.azure.errors import AzureThrottledError
 
 logger = logging.getLogger(__name__)
 
