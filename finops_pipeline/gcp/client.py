@@ -11,6 +11,7 @@ and google-auth's may quote the token endpoint's answer.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -339,6 +340,19 @@ def translate_error(exc: BaseException, export: BillingExport, *, client_email: 
     if isinstance(exc, auth_exceptions.TransportError | requests.exceptions.RequestException):
         return GcpTransientError(
             "BigQuery or Google's token endpoint could not be reached; the run will retry."
+        )
+    if isinstance(exc, api_exceptions.RetryError):
+        # The retry deadline ran out; the last error decides what to say.
+        if exc.cause is not None and not isinstance(exc.cause, api_exceptions.RetryError):
+            cause = translate_error(exc.cause, export, client_email=client_email)
+            if not cause.permanent:
+                return cause
+        return GcpTransientError(
+            f"BigQuery kept failing on {table} until the retry deadline; the run will retry."
+        )
+    if isinstance(exc, TimeoutError | concurrent.futures.TimeoutError):
+        return GcpTransientError(
+            f"BigQuery did not answer in time for {table}; the run will retry."
         )
     if isinstance(exc, auth_exceptions.GoogleAuthError):
         return ServiceAccountKeyError(

@@ -252,6 +252,11 @@ class BigQuerySandbox:
         with self._lock:
             self._faults.append(_Fault(status, reason, path_contains, count))
 
+    def clear_faults(self) -> None:
+        """Drop every pending injected fault."""
+        with self._lock:
+            self._faults.clear()
+
     def query_jobs(self, *, include_dry_runs: bool = False) -> list[SandboxJob]:
         """Every query the sandbox ran (jobs.insert and jobs.query), oldest first."""
         with self._lock:
