@@ -173,6 +173,16 @@ def parse_cost_rows(
             )
         )
     by_project: dict[str, ParsedCosts] = {}
+    for project_records in records.values():
+        # BigQuery returns groups in no particular order; a stable order keeps runs comparable.
+        project_records.sort(
+            key=lambda record: (
+                record[0],
+                *(str(part) for part in record[1:3]),
+                record[8],
+                record[7],
+            )
+        )
     for project in sorted(wanted):
         estimated_by_day = {}
         day = window.start

@@ -41,13 +41,10 @@ COST_RESULT_COLUMNS: tuple[str, ...] = (
     "usage_unit",
     "currency",
     "unblended_cost",
-    "credits",
     "net_unblended_cost",
     "usage_quantity",
     "last_export_time",
-    "first_invoice_month",
     "last_invoice_month",
-    "export_rows",
 )
 
 _COST_QUERY = """\
@@ -86,13 +83,11 @@ SELECT
   usage_unit,
   currency,
   SUM(cost) AS unblended_cost,
-  SUM(credits) AS credits,
   SUM(cost + credits) AS net_unblended_cost,
   SUM(usage_amount) AS usage_quantity,
   MAX(export_time) AS last_export_time,
-  MIN(invoice_month) AS first_invoice_month,
-  MAX(invoice_month) AS last_invoice_month,
-  COUNT(*) AS export_rows
+  -- A day's late rows may be billed in the next invoice month; the latest one decides.
+  MAX(invoice_month) AS last_invoice_month
 FROM export_rows
 GROUP BY usage_date, project_id, service, usage_type, usage_unit, currency
 """

@@ -88,6 +88,7 @@ class BillingExportGenerator:
         self.billing_account_id = billing_account_id
         self._profile = lru_cache(maxsize=256)(self._build_profile)
         self._ancestry = f"/{_stable(billing_account_id) % 10**12}/"
+        self._shared: dict[tuple[str, str], dict[str, Any]] = {}
 
     def _rng(self, *stream: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, _stable(self.billing_account_id), *stream])
@@ -207,29 +208,13 @@ class BillingExportGenerator:
             exported - start > dt.timedelta(days=1)
         )
         invoice_day = exported.date() if late_crossover else start.date()
+        shared = self._shared_parts(profile, line)
         return {
-            "billing_account_id": self.billing_account_id,
-            "service": {"id": line.service.service_id, "description": line.service.description},
-            "sku": {"id": sku.sku_id, "description": sku.description},
+            **shared,
             "usage_start_time": start,
             "usage_end_time": start + dt.timedelta(hours=1),
-            "project": {
-                "id": profile.project_id,
-                "number": profile.number,
-                "name": profile.project_id,
-                "ancestry_numbers": self._ancestry,
-            },
-            "labels": [{"key": "env", "value": profile.environment}],
-            "location": {
-                "location": "us-central1",
-                "country": "US",
-                "region": "us-central1",
-                "zone": None,
-            },
             "export_time": exported,
             "cost": cost,
-            "currency": CURRENCY,
-            "currency_conversion_rate": 1.0,
             "usage": {
                 "amount": round(pricing_amount * sku.units_per_pricing_unit, 3),
                 "unit": sku.unit,
@@ -238,9 +223,40 @@ class BillingExportGenerator:
             },
             "credits": credits,
             "invoice": {"month": f"{invoice_day.year:04d}{invoice_day.month:02d}"},
-            "cost_type": "regular",
             PARTITIONTIME: exported,
         }
+
+    def _shared_parts(self, profile: ProjectProfile, line: CostLine) -> dict[str, Any]:
+        """The columns every row of one project and SKU share (read-only, shared objects)."""
+        key = (profile.project_id, line.sku.description)
+        parts = self._shared.get(key)
+        if parts is None:
+            parts = {
+                "billing_account_id": self.billing_account_id,
+                "service": {
+                    "id": line.service.service_id,
+                    "description": line.service.description,
+                },
+                "sku": {"id": line.sku.sku_id, "description": line.sku.description},
+                "project": {
+                    "id": profile.project_id,
+                    "number": profile.number,
+                    "name": profile.project_id,
+                    "ancestry_numbers": self._ancestry,
+                },
+                "labels": [{"key": "env", "value": profile.environment}],
+                "location": {
+                    "location": "us-central1",
+                    "country": "US",
+                    "region": "us-central1",
+                    "zone": None,
+                },
+                "currency": CURRENCY,
+                "currency_conversion_rate": 1.0,
+                "cost_type": "regular",
+            }
+            self._shared[key] = parts
+        return parts
 
     def rows(
         self,
