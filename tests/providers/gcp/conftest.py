@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from finops_pipeline.gcp.client import BillingExport, BillingExportClient
-from finops_pipeline.gcp.sandbox import (
+from finops_pipeline.providers.gcp.client import BillingExport, BillingExportClient
+from finops_pipeline.providers.gcp.sandbox import (
     BigQuerySandbox,
     TableRef,
     create_export_table,
     seed_export,
 )
-from finops_pipeline.gcp.sandbox.engine import PARTITIONTIME
-from finops_pipeline.gcp.service_account import ServiceAccountKey
-from finops_pipeline.gcp.table import BillingExportTable
+from finops_pipeline.providers.gcp.sandbox.engine import PARTITIONTIME
+from finops_pipeline.providers.gcp.service_account import ServiceAccountKey
+from finops_pipeline.providers.gcp.table import BillingExportTable
 
 BILLING_PROJECT = "billing-host-01"
 DATASET = "cloud_billing"

@@ -1,7 +1,7 @@
 """The billing-export queries, as GoogleSQL text plus bound parameters (pure).
 
 Every value travels as a query parameter. Only the table name is spliced into the text, from a
-:class:`~finops_pipeline.gcp.table.BillingExportTable` that passed a strict pattern, and the
+:class:`~finops_pipeline.providers.gcp.table.BillingExportTable` that passed a strict pattern, and the
 partition filter is one of a few fixed clauses chosen by the table's partitioning.
 
 One cost query per billing export and date range feeds every registered project of that
@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from finops_pipeline.gcp.errors import PartitioningError
-from finops_pipeline.gcp.table import (
+from finops_pipeline.providers.gcp.errors import PartitioningError
+from finops_pipeline.providers.gcp.table import (
     BillingExportTable,
     PartitionKind,
     TablePartitioning,
     validate_project_id,
 )
-from finops_pipeline.partition_keys import DateRange
+from finops_pipeline.sync.ranges import DateRange
 
 #: The export column whose value is the load time; late rows carry a late export_time.
 EXPORT_TIME_COLUMN = "export_time"

@@ -16,7 +16,7 @@ service-account key ``token_uri=sandbox.token_uri``. It serves, over HTTP on 127
 Every API call needs a bearer token the sandbox issued. A service account may run jobs only in
 the projects granted to it (BigQuery Job User) and read only the tables granted to it (BigQuery
 Data Viewer); anything else is BigQuery's 403 ``accessDenied``. The SQL runs for real in
-:class:`~finops_pipeline.gcp.sandbox.engine.BigQueryEngine`, whose docstring lists the BigQuery
+:class:`~finops_pipeline.providers.gcp.sandbox.engine.BigQueryEngine`, whose docstring lists the BigQuery
 semantics covered. Faults (5xx, rate limits) can be injected for retry tests.
 """
 
@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import jwt as google_jwt
 
-from finops_pipeline.gcp.sandbox.engine import (
+from finops_pipeline.providers.gcp.sandbox.engine import (
     BigQueryApiError,
     BigQueryEngine,
     QueryResult,

@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from finops_pipeline.credentials import MASK, Secret
-from finops_pipeline.gcp.errors import ServiceAccountKeyError
+from finops_pipeline.providers.gcp.errors import ServiceAccountKeyError
+from finops_pipeline.security.credentials import MASK, Secret
 
 _REQUIRED_FIELDS = ("type", "client_email", "private_key")
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"

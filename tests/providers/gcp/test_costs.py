@@ -6,15 +6,19 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 
-from finops_pipeline.gcp.collector import collect_billing_export, read_watermarks
-from finops_pipeline.gcp.query import build_cost_query
-from finops_pipeline.gcp.restatement import moved_days, repull_plan
-from finops_pipeline.gcp.sandbox import BigQuerySandbox, BillingExportGenerator, seed_export
-from finops_pipeline.gcp.sandbox.engine import TableRef
-from finops_pipeline.gcp.table import TablePartitioning
-from finops_pipeline.partition_keys import DateRange
-from finops_pipeline.sync_windows import SyncPolicy
-from tests.gcp.conftest import (
+from finops_pipeline.providers.gcp.collector import collect_billing_export, read_watermarks
+from finops_pipeline.providers.gcp.query import build_cost_query
+from finops_pipeline.providers.gcp.restatement import moved_days, repull_plan
+from finops_pipeline.providers.gcp.sandbox import (
+    BigQuerySandbox,
+    BillingExportGenerator,
+    seed_export,
+)
+from finops_pipeline.providers.gcp.sandbox.engine import TableRef
+from finops_pipeline.providers.gcp.table import TablePartitioning
+from finops_pipeline.sync.ranges import DateRange
+from finops_pipeline.sync.windows import SyncPolicy
+from tests.providers.gcp.conftest import (
     BILLING_PROJECT,
     DATASET,
     PROJECT_A,

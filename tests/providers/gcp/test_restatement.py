@@ -6,13 +6,13 @@ import datetime as dt
 
 import pytest
 
-from finops_pipeline.gcp.restatement import (
+from finops_pipeline.providers.gcp.restatement import (
     invoice_month_open,
     moved_days,
     parse_invoice_month,
     repull_plan,
 )
-from finops_pipeline.sync_windows import SyncPolicy
+from finops_pipeline.sync.windows import SyncPolicy
 
 
 def utc(*parts: int) -> dt.datetime:

@@ -10,13 +10,13 @@ import requests
 from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 
-from finops_pipeline.gcp.client import build_bigquery_client
-from finops_pipeline.gcp.errors import BillingQueryError
-from finops_pipeline.gcp.query import build_cost_query
-from finops_pipeline.gcp.sandbox import BigQuerySandbox
-from finops_pipeline.gcp.table import PartitionKind, TablePartitioning
-from finops_pipeline.partition_keys import DateRange
-from tests.gcp.conftest import PROJECT_A, PROJECT_B, export_row, utc
+from finops_pipeline.providers.gcp.client import build_bigquery_client
+from finops_pipeline.providers.gcp.errors import BillingQueryError
+from finops_pipeline.providers.gcp.query import build_cost_query
+from finops_pipeline.providers.gcp.sandbox import BigQuerySandbox
+from finops_pipeline.providers.gcp.table import PartitionKind, TablePartitioning
+from finops_pipeline.sync.ranges import DateRange
+from tests.providers.gcp.conftest import PROJECT_A, PROJECT_B, export_row, utc
 
 
 @pytest.fixture

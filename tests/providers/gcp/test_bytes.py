@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from finops_pipeline.gcp.client import BillingExport, BillingExportClient
-from finops_pipeline.gcp.collector import BillingExportCosts, collect_billing_export
-from finops_pipeline.gcp.query import build_cost_query
-from finops_pipeline.gcp.sandbox import (
+from finops_pipeline.providers.gcp.client import BillingExport, BillingExportClient
+from finops_pipeline.providers.gcp.collector import BillingExportCosts, collect_billing_export
+from finops_pipeline.providers.gcp.query import build_cost_query
+from finops_pipeline.providers.gcp.sandbox import (
     BigQuerySandbox,
     BillingExportGenerator,
     TableRef,
@@ -19,11 +19,11 @@ from finops_pipeline.gcp.sandbox import (
     seed_export,
     standard_table_name,
 )
-from finops_pipeline.gcp.sandbox.engine import MINIMUM_BILLED_PER_TABLE
-from finops_pipeline.gcp.service_account import ServiceAccountKey
-from finops_pipeline.gcp.table import BillingExportTable
-from finops_pipeline.partition_keys import DateRange
-from tests.gcp.conftest import BILLING_PROJECT, DATASET, PROJECT_A, PROJECT_B, PROJECT_C
+from finops_pipeline.providers.gcp.sandbox.engine import MINIMUM_BILLED_PER_TABLE
+from finops_pipeline.providers.gcp.service_account import ServiceAccountKey
+from finops_pipeline.providers.gcp.table import BillingExportTable
+from finops_pipeline.sync.ranges import DateRange
+from tests.providers.gcp.conftest import BILLING_PROJECT, DATASET, PROJECT_A, PROJECT_B, PROJECT_C
 
 PROJECTS = [PROJECT_A, PROJECT_B, PROJECT_C]
 #: Also in the export, never registered.

@@ -5,7 +5,7 @@ later, and rows of the last days of a month billed in the next invoice month. It
 which days changed, but every row carries ``export_time``, and late rows land in newer
 partitions. So, as Koku does, we keep ``max(export_time)`` per usage day (the day's
 *watermark*) and re-pull exactly the days whose watermark moved; the cheap way to see them is
-:func:`~finops_pipeline.gcp.query.build_watermark_query` over the partitions loaded since the
+:func:`~finops_pipeline.providers.gcp.query.build_watermark_query` over the partitions loaded since the
 last check. On top of that come the trailing restatement window and, early in a month, the
 previous invoice month.
 """
@@ -17,8 +17,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from finops_pipeline.partition_keys import DateRange, contiguous_ranges
-from finops_pipeline.sync_windows import (
+from finops_pipeline.sync.ranges import DateRange, contiguous_ranges
+from finops_pipeline.sync.windows import (
     SyncPolicy,
     first_of_month,
     last_complete_day,

@@ -16,7 +16,7 @@ Column meanings, matching the AWS ones as closely as GCP allows:
 * ``usage_quantity`` / ``usage_unit``: ``SUM(usage.amount)`` in ``usage.unit``, the SKU's base
   unit (seconds, byte-seconds, requests...), not the pricing unit.
 * ``is_estimated``: the day's invoice month is still open (see
-  :func:`~finops_pipeline.gcp.restatement.invoice_month_open`).
+  :func:`~finops_pipeline.providers.gcp.restatement.invoice_month_open`).
 
 Rows without a project (some taxes and support charges) belong to no registered project and
 are not returned.
@@ -32,30 +32,30 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from finops_pipeline.cost_explorer.parsing import PARSED_COLUMNS, ParsedCosts
-from finops_pipeline.gcp.client import BillingExport, QueryOutcome
-from finops_pipeline.gcp.errors import BillingDataError
-from finops_pipeline.gcp.query import (
+from finops_pipeline.providers.aws.parsing import PARSED_COLUMNS, ParsedCosts
+from finops_pipeline.providers.gcp.client import BillingExport, QueryOutcome
+from finops_pipeline.providers.gcp.errors import BillingDataError
+from finops_pipeline.providers.gcp.query import (
     COST_RESULT_COLUMNS,
     BillingQuery,
     build_cost_query,
     build_watermark_query,
 )
-from finops_pipeline.gcp.restatement import (
+from finops_pipeline.providers.gcp.restatement import (
     INVOICE_MONTH_CLOSE_DAY,
     invoice_month_of,
     invoice_month_open,
     parse_invoice_month,
 )
-from finops_pipeline.gcp.table import TablePartitioning
-from finops_pipeline.partition_keys import DateRange
+from finops_pipeline.providers.gcp.table import TablePartitioning
+from finops_pipeline.sync.ranges import DateRange
 
 PROVIDER = "gcp"
 _AMOUNT_COLUMNS = ("unblended_cost", "credits", "net_unblended_cost", "usage_quantity")
 
 
 class BillingQueryRunner(Protocol):
-    """What the collector needs of :class:`~finops_pipeline.gcp.client.BillingExportClient`."""
+    """What the collector needs of :class:`~finops_pipeline.providers.gcp.client.BillingExportClient`."""
 
     export: BillingExport
 

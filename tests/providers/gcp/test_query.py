@@ -7,16 +7,16 @@ import datetime as dt
 import pytest
 
 from finops_pipeline.errors import ConfigurationError
-from finops_pipeline.gcp.errors import BillingTableNameError, PartitioningError
-from finops_pipeline.gcp.query import build_cost_query, build_watermark_query
-from finops_pipeline.gcp.table import (
+from finops_pipeline.providers.gcp.errors import BillingTableNameError, PartitioningError
+from finops_pipeline.providers.gcp.query import build_cost_query, build_watermark_query
+from finops_pipeline.providers.gcp.table import (
     BillingExportTable,
     PartitionKind,
     TablePartitioning,
     validate_location,
     validate_project_id,
 )
-from finops_pipeline.partition_keys import DateRange
+from finops_pipeline.sync.ranges import DateRange
 
 TABLE = BillingExportTable.parse(
     "billing-host-01.cloud_billing.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9"

@@ -28,7 +28,7 @@ from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 from google.oauth2 import service_account
 
 from finops_pipeline.errors import FinopsError
-from finops_pipeline.gcp.errors import (
+from finops_pipeline.providers.gcp.errors import (
     BillingExportSettingError,
     BillingQueryError,
     BillingTableNotFoundError,
@@ -38,9 +38,9 @@ from finops_pipeline.gcp.errors import (
     GcpTransientError,
     ServiceAccountKeyError,
 )
-from finops_pipeline.gcp.query import BillingQuery, QueryParameter
-from finops_pipeline.gcp.service_account import ServiceAccountKey
-from finops_pipeline.gcp.table import (
+from finops_pipeline.providers.gcp.query import BillingQuery, QueryParameter
+from finops_pipeline.providers.gcp.service_account import ServiceAccountKey
+from finops_pipeline.providers.gcp.table import (
     BillingExportTable,
     TablePartitioning,
     validate_location,

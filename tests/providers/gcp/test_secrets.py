@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import pytest
 
 from finops_pipeline.errors import FinopsError
-from finops_pipeline.gcp.collector import collect_billing_export
-from finops_pipeline.gcp.sandbox import BigQuerySandbox
-from finops_pipeline.gcp.service_account import ServiceAccountKey
-from finops_pipeline.partition_keys import DateRange
-from tests.gcp.conftest import BILLING_PROJECT, PROJECT_A, export_row, utc
+from finops_pipeline.providers.gcp.collector import collect_billing_export
+from finops_pipeline.providers.gcp.sandbox import BigQuerySandbox
+from finops_pipeline.providers.gcp.service_account import ServiceAccountKey
+from finops_pipeline.sync.ranges import DateRange
+from tests.providers.gcp.conftest import BILLING_PROJECT, PROJECT_A, export_row, utc
 
 WINDOW = DateRange(dt.date(2025, 1, 10), dt.date(2025, 1, 10))
 

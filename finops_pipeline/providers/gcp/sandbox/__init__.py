@@ -5,14 +5,14 @@ The real ``google-cloud-bigquery`` client talks to :class:`BigQuerySandbox` over
 for real (sqlglot to DuckDB) over tables seeded by :class:`BillingExportGenerator`.
 """
 
-from finops_pipeline.gcp.sandbox.engine import BigQueryApiError, BigQueryEngine, TableRef
-from finops_pipeline.gcp.sandbox.generator import (
+from finops_pipeline.providers.gcp.sandbox.engine import BigQueryApiError, BigQueryEngine, TableRef
+from finops_pipeline.providers.gcp.sandbox.generator import (
     BillingExportGenerator,
     create_export_table,
     seed_export,
     standard_table_name,
 )
-from finops_pipeline.gcp.sandbox.server import BigQuerySandbox
+from finops_pipeline.providers.gcp.sandbox.server import BigQuerySandbox
 
 __all__ = [
     "BigQueryApiError",

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from finops_pipeline.gcp.errors import BillingExportSettingError, BillingTableNameError
+from finops_pipeline.providers.gcp.errors import BillingExportSettingError, BillingTableNameError
 
 # Project ids: 6–30 lower-case letters, digits and hyphens, starting with a letter and not
 # ending with a hyphen. Older projects may be domain-scoped ("example.com:my-project").

@@ -28,14 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from finops_pipeline.gcp.sandbox.catalogue import (
+from finops_pipeline.providers.gcp.sandbox.catalogue import (
     CREDIT_NAMES,
     EXPORT_SCHEMA,
     SERVICES,
     Service,
     Sku,
 )
-from finops_pipeline.gcp.sandbox.engine import PARTITIONTIME, BigQueryEngine, TableRef
+from finops_pipeline.providers.gcp.sandbox.engine import PARTITIONTIME, BigQueryEngine, TableRef
 
 DEFAULT_SEED = 20250101
 DEFAULT_BILLING_ACCOUNT = "01A2B3-C4D5E6-F7A8B9"

@@ -8,13 +8,13 @@ import json
 import pytest
 
 from finops_pipeline.errors import FinopsError
-from finops_pipeline.gcp.client import (
+from finops_pipeline.providers.gcp.client import (
     ENV_MAXIMUM_BYTES_BILLED,
     BillingExport,
     maximum_bytes_billed_from_env,
 )
-from finops_pipeline.gcp.collector import collect_billing_export
-from finops_pipeline.gcp.errors import (
+from finops_pipeline.providers.gcp.collector import collect_billing_export
+from finops_pipeline.providers.gcp.errors import (
     BillingExportSettingError,
     BillingTableNotFoundError,
     BytesBilledLimitError,
@@ -22,11 +22,11 @@ from finops_pipeline.gcp.errors import (
     GcpTransientError,
     ServiceAccountKeyError,
 )
-from finops_pipeline.gcp.sandbox import BigQuerySandbox, TableRef
-from finops_pipeline.gcp.service_account import ServiceAccountKey
-from finops_pipeline.gcp.table import BillingExportTable
-from finops_pipeline.partition_keys import DateRange
-from tests.gcp.conftest import BILLING_PROJECT, DATASET, PROJECT_A, export_row, utc
+from finops_pipeline.providers.gcp.sandbox import BigQuerySandbox, TableRef
+from finops_pipeline.providers.gcp.service_account import ServiceAccountKey
+from finops_pipeline.providers.gcp.table import BillingExportTable
+from finops_pipeline.sync.ranges import DateRange
+from tests.providers.gcp.conftest import BILLING_PROJECT, DATASET, PROJECT_A, export_row, utc
 
 WINDOW = DateRange(dt.date(2025, 1, 10), dt.date(2025, 1, 10))
 AS_OF = dt.date(2025, 3, 1)
