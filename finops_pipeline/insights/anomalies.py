@@ -13,12 +13,20 @@ acts on dollars moved at that level.
 For each point, the baseline is the :attr:`DetectorConfig.window_days` days before it (the point
 itself excluded), so a spike never hides itself:
 
-1. weekday profile: the median of each weekday's values in the window, over the window's median;
+1. weekday profile: each day of the window over its own week's median, then the median per
+   weekday (a change of level inside the window does not bend the profile);
 2. level: the median of the window's values divided by their weekday's profile;
 3. expected = level × the point's weekday profile; scale = 1.4826 × the median absolute
    deviation of the deseasonalised window (a robust standard deviation), times the profile,
    floored at :attr:`DetectorConfig.min_scale_fraction` of the expected value;
 4. score = (actual − expected) / scale; impact = actual − expected.
+
+A point is flagged when its score, its relative change and its impact all pass their
+thresholds on a service above the tiny-service floors. Once the
+:attr:`DetectorConfig.confirm_days` days after it exist, it must also depart in the same way
+from *their* level: a change that lasts is a new level, not an anomaly (this is what keeps a
+new workload from raising a fortnight of alarms). Until then the point is reported with
+``confirmed`` False.
 
 Medians keep an earlier spike inside the window from inflating the baseline. Everything is
 plain arithmetic on sorted inputs, so the same rows always give the same anomalies.
@@ -84,7 +92,7 @@ class DetectorConfig:
     score_threshold: float = 6.0
     min_relative_change: float = 0.3
     min_impact: float = 5.0
-    min_daily_cost: float = 5.0
+    min_daily_cost: float = 10.0
     min_share: float = 0.005
     min_scale_fraction: float = 0.03
     confirm_days: int = 14
@@ -186,7 +194,9 @@ def score_service_days(
     """Every judged (account, service, day) with its baseline, score and whether it is flagged.
 
     Points without enough history (a service's first weeks) are left out. The columns are
-    those of :func:`detect_anomalies` plus ``flagged`` (bool).
+    those of :func:`detect_anomalies` plus ``scale`` (the robust deviation the score divides
+    by), ``expected_later`` (the level of the following days, NaN until they exist) and
+    ``flagged`` (bool).
     """
     config = config or DetectorConfig()
     daily = aggregate_service_days(costs, account_column=account_column, cost_column=cost_column)
@@ -227,16 +237,21 @@ def _score_chunk(daily: pd.DataFrame, config: DetectorConfig, account_column: st
     wide = wide.reindex(columns=pd.date_range(wide.columns.min(), wide.columns.max(), freq="D"))
     values = wide.to_numpy(dtype=float)
     dates = wide.columns
-    # A series is observed from its first row to its account's last day with data: missing
-    # days in between cost nothing (the service was idle), days before it are unknown.
+    # A service without rows on a day its account has rows for cost nothing that day (it was
+    # idle), once it has appeared. Days before it appeared, and days the account has no rows
+    # at all for (not loaded yet, or lost), are unknown rather than zero.
     observed_since = np.argmax(~np.isnan(values), axis=1)
-    account_last = daily.groupby(account_column)["date"].max()
-    last_day = wide.index.get_level_values(0).map(account_last)
-    until = dates.get_indexer(pd.DatetimeIndex(last_day))
+    loaded = (
+        daily.assign(loaded=True)
+        .pivot_table(index=account_column, columns="date", values="loaded", aggfunc="any")
+        .reindex(columns=dates)
+        .notna()
+    )
+    account_loaded = loaded.loc[wide.index.get_level_values(0)].to_numpy()
     positions = np.arange(values.shape[1])
-    inside = (positions >= observed_since[:, None]) & (positions <= until[:, None])
-    values = np.where(inside & np.isnan(values), 0.0, values)
-    values = np.where(inside, values, np.nan)
+    known = account_loaded & (positions >= observed_since[:, None])
+    values = np.where(known & np.isnan(values), 0.0, values)
+    values = np.where(known, values, np.nan)
 
     window = config.window_days
     if values.shape[1] <= window:

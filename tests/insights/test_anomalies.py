@@ -140,12 +140,13 @@ def test_weekday_profile_sets_each_days_expectation() -> None:
 
 
 def test_tiny_services_are_ignored_under_the_floor() -> None:
-    spiky = lambda i: 6.0 if i in (60, 61) else 1.0  # noqa: E731
-    tiny = rows(series(90, 0.8, change=spiky), service="AWS X-Ray")
+    # $3 a day tripling: $6 more (above the $5 impact floor), but neither the baseline nor
+    # the spike reaches the $10/day tiny-service floor.
+    spiky = lambda i: 3.0 if i in (60, 61) else 1.0  # noqa: E731
+    tiny = rows(series(90, 3.0, change=spiky), service="AWS X-Ray")
 
     assert detect_anomalies(tiny).empty
-    no_floor = DetectorConfig(min_impact=0, min_daily_cost=0, min_share=0)
-    assert flagged_days(detect_anomalies(tiny, no_floor)) == [60, 61]
+    assert flagged_days(detect_anomalies(tiny, DetectorConfig(min_daily_cost=8))) == [60, 61]
 
 
 def test_a_service_small_against_its_account_is_ignored_by_the_share_floor() -> None:
@@ -275,6 +276,17 @@ def test_a_service_idle_for_a_day_counts_as_a_drop_but_its_first_weeks_are_not_j
     assert flagged_days(anomalies) == [70]
     first_judged = scored.loc[scored["service"] == "Amazon Bedrock", "date"].min()
     assert (first_judged - START).days >= 40 + DetectorConfig().min_history_days
+
+
+def test_a_day_the_account_has_no_rows_for_is_unknown_not_a_drop() -> None:
+    costs = pd.concat(
+        [rows(series(90, 400.0)), rows(series(90, 90.0, seed=2), service="Amazon S3")]
+    )
+    missing = costs[costs["date"] != day(70)]  # the whole account: not loaded, or lost
+
+    assert detect_anomalies(missing).empty
+    scored = score_service_days(missing)
+    assert day(70) not in set(scored["date"])
 
 
 def test_empty_input_gives_an_empty_result_with_the_columns() -> None:
