@@ -47,7 +47,8 @@ RIGHTSIZING_SOURCE = "rightsizing"
 SAVINGS_PLANS_SOURCE = "savings_plans"
 RIGHTSIZING_OPERATION = "GetRightsizingRecommendation"
 SAVINGS_PLANS_OPERATION = "GetSavingsPlansPurchaseRecommendation"
-#: The API's maximum is 6,000 by its model; a large page keeps the paid requests down.
+#: Large pages keep the paid requests down. The model allows 6,000, but users report AWS
+#: refusing page sizes above 1,000 for rightsizing.
 RIGHTSIZING_PAGE_SIZE = 1000
 SAVINGS_PLANS_PAGE_SIZE = 1000
 _MAX_PAGES = 1000

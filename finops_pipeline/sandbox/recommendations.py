@@ -297,8 +297,7 @@ class RecommendationsSandbox:
             }
             item["FindingReasonCodes"] = ["CPU_OVER_PROVISIONED", "MEMORY_OVER_PROVISIONED"]
             return item
-        assert smaller is not None
-        target = INSTANCE_TYPES[smaller]
+        target = INSTANCE_TYPES[str(smaller)]
         target_monthly = target.hourly * HOURS_PER_MONTH * hours_share
         item["RightsizingType"] = "MODIFY"
         item["ModifyRecommendationDetail"] = {
