@@ -41,7 +41,7 @@ from finops_pipeline.insights.anomalies import (
     aggregate_service_days,
     score_service_days,
 )
-from finops_pipeline.sandbox.generator import InjectedAnomaly, Pull, SandboxGenerator
+from finops_pipeline.providers.aws.sandbox.generator import InjectedAnomaly, Pull, SandboxGenerator
 
 Progress = Callable[[str], Any]
 

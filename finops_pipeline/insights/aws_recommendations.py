@@ -22,6 +22,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from finops_pipeline.constants import (
+    CE_MAX_PAGINATION_RESTARTS,
+    CE_PRICE_PER_REQUEST_USD,
+    PROVIDER_AWS,
+)
 from finops_pipeline.errors import (
     PaginationRestartError,
     ProviderAccessDeniedError,
@@ -34,11 +39,6 @@ from finops_pipeline.insights.recommendations import (
     KIND_RIGHTSIZE,
     KIND_TERMINATE,
     Recommendation,
-)
-from finops_pipeline.settings import (
-    CE_MAX_PAGINATION_RESTARTS,
-    CE_PRICE_PER_REQUEST_USD,
-    PROVIDER_AWS,
 )
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from benchmarks.anomalies import (
     sandbox_costs,
 )
 from finops_pipeline.insights.anomalies import DetectorConfig
-from finops_pipeline.sandbox.generator import InjectedAnomaly, SandboxGenerator
+from finops_pipeline.providers.aws.sandbox.generator import InjectedAnomaly, SandboxGenerator
 
 # The targets. The tiny run is deterministic (fixed seed, window and accounts), so
 # holding them exactly is not flaky: it fails only when the detector or the sandbox changes.

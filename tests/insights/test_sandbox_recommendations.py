@@ -14,7 +14,6 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
-from finops_pipeline.cost_explorer.client import build_cost_explorer_client
 from finops_pipeline.errors import ProviderDataError
 from finops_pipeline.insights.aws_recommendations import (
     RIGHTSIZING_OPERATION,
@@ -28,7 +27,8 @@ from finops_pipeline.insights.aws_recommendations import (
     rightsizing_request,
 )
 from finops_pipeline.insights.recommendations import StoredRecommendation, plan_refresh
-from finops_pipeline.sandbox import (
+from finops_pipeline.providers.aws.client import build_cost_explorer_client
+from finops_pipeline.providers.aws.sandbox import (
     SANDBOX_ENDPOINT_URL,
     Pull,
     SandboxGenerator,
@@ -36,12 +36,12 @@ from finops_pipeline.sandbox import (
     reset_request_counts,
     sandbox_credentials,
 )
-from finops_pipeline.sandbox.catalogue import DEMO_TENANTS
-from finops_pipeline.sandbox.recommendations import (
+from finops_pipeline.providers.aws.sandbox.catalogue import DEMO_TENANTS
+from finops_pipeline.providers.aws.sandbox.recommendations import (
     DEFAULT_PAGE_SIZE,
     RecommendationsSandbox,
 )
-from finops_pipeline.sandbox.service import SandboxApiError
+from finops_pipeline.providers.aws.sandbox.service import SandboxApiError
 
 AS_OF = dt.date(2026, 6, 30)
 PAYER, MEMBERS = "210000000001", ("210000000002", "210000000003")
