@@ -17,7 +17,12 @@ from finops_pipeline.errors import (
     ProviderDataError,
     ProviderThrottledError,
 )
-from finops_pipeline.insights.aws_recommendations import (
+from finops_pipeline.insights.recommendations import (
+    KIND_COMMITMENT,
+    KIND_RIGHTSIZE,
+    KIND_TERMINATE,
+)
+from finops_pipeline.providers.aws.recommendations import (
     RIGHTSIZING_SOURCE,
     SAVINGS_PLANS_SOURCE,
     SavingsPlansQuery,
@@ -26,12 +31,7 @@ from finops_pipeline.insights.aws_recommendations import (
     parse_rightsizing,
     rightsizing_request,
 )
-from finops_pipeline.insights.recommendations import (
-    KIND_COMMITMENT,
-    KIND_RIGHTSIZE,
-    KIND_TERMINATE,
-)
-from tests.insights import ce_recommendation_responses as responses
+from tests.providers.aws import ce_recommendation_responses as responses
 
 ACCOUNT = "123456789012"
 SP_REQUEST = SavingsPlansQuery().request()

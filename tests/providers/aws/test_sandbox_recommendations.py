@@ -15,7 +15,9 @@ import pytest
 from botocore.stub import Stubber
 
 from finops_pipeline.errors import ProviderDataError
-from finops_pipeline.insights.aws_recommendations import (
+from finops_pipeline.insights.recommendations import StoredRecommendation, plan_refresh
+from finops_pipeline.providers.aws.client import build_cost_explorer_client
+from finops_pipeline.providers.aws.recommendations import (
     RIGHTSIZING_OPERATION,
     RIGHTSIZING_SOURCE,
     SAVINGS_PLANS_OPERATION,
@@ -26,8 +28,6 @@ from finops_pipeline.insights.aws_recommendations import (
     parse_rightsizing_pages,
     rightsizing_request,
 )
-from finops_pipeline.insights.recommendations import StoredRecommendation, plan_refresh
-from finops_pipeline.providers.aws.client import build_cost_explorer_client
 from finops_pipeline.providers.aws.sandbox import (
     SANDBOX_ENDPOINT_URL,
     Pull,
