@@ -13,10 +13,15 @@ from pathlib import Path
 
 import dagster as dg
 
+from benchmarks.anomalies import run_anomalies
 from benchmarks.common import SIZES, scratch_database, server_url, write_results
 from benchmarks.load import run_load
 from benchmarks.pipeline import run_end_to_end, run_requests
 from finops_pipeline.db.urls import redact_url
+
+BENCHMARKS = ["load", "requests", "e2e", "anomalies"]
+#: The benchmarks that need a database; the others run on generated data alone.
+_DATABASE_BENCHMARKS = frozenset({"load", "requests", "e2e"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
     parser.add_argument(
         "--only",
-        choices=["load", "requests", "e2e"],
+        choices=BENCHMARKS,
         action="append",
         help="Run only these benchmarks (repeat); default all.",
     )
@@ -38,21 +43,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         e2e_accounts=args.e2e_accounts or size.e2e_accounts,
         e2e_days=args.e2e_days or size.e2e_days,
     )
-    selected = set(args.only or ["load", "requests", "e2e"])
+    selected = set(args.only or BENCHMARKS)
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     logging.getLogger("dagster").setLevel(logging.WARNING)
 
-    server = server_url()
-    print(f"benchmarks, size {size.name}, server {redact_url(server)}", flush=True)
     started = time.perf_counter()
     tables = []
-    with scratch_database(server) as url:
-        if "load" in selected:
-            tables.append(run_load(url, size.load_rows))
-        if "requests" in selected:
-            tables.append(run_requests(url, size.request_days))
-        if "e2e" in selected:
-            tables.append(run_end_to_end(url, size.e2e_accounts, size.e2e_days))
+    if selected & _DATABASE_BENCHMARKS:
+        server = server_url()
+        print(f"benchmarks, size {size.name}, server {redact_url(server)}", flush=True)
+        with scratch_database(server) as url:
+            if "load" in selected:
+                tables.append(run_load(url, size.load_rows))
+            if "requests" in selected:
+                tables.append(run_requests(url, size.request_days))
+            if "e2e" in selected:
+                tables.append(run_end_to_end(url, size.e2e_accounts, size.e2e_days))
+    else:
+        print(f"benchmarks, size {size.name}, no database needed", flush=True)
+    if "anomalies" in selected:
+        tables.append(
+            run_anomalies(
+                size.anomaly_accounts,
+                size.anomaly_days,
+                select_spiky=size.anomaly_spiky_accounts,
+            )
+        )
     print()
     for table in tables:
         print(table.render())

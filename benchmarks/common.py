@@ -33,13 +33,34 @@ class Size:
     request_days: int
     e2e_accounts: int
     e2e_days: int
+    #: Sandbox accounts and days of history the anomaly detector is measured on.
+    anomaly_accounts: int
+    anomaly_days: int
+    #: Only accounts with an injected spike in the window, so a short run still has some.
+    anomaly_spiky_accounts: bool
 
 
 SIZES = {
     # Small enough to run as a test in CI (under ~30 s), so the benchmarks cannot rot.
-    "tiny": Size("tiny", load_rows=(1_000,), request_days=5, e2e_accounts=1, e2e_days=3),
+    "tiny": Size(
+        "tiny",
+        load_rows=(1_000,),
+        request_days=5,
+        e2e_accounts=1,
+        e2e_days=3,
+        anomaly_accounts=12,
+        anomaly_days=120,
+        anomaly_spiky_accounts=True,
+    ),
     "full": Size(
-        "full", load_rows=(100_000, 1_000_000), request_days=396, e2e_accounts=20, e2e_days=396
+        "full",
+        load_rows=(100_000, 1_000_000),
+        request_days=396,
+        e2e_accounts=20,
+        e2e_days=396,
+        anomaly_accounts=60,
+        anomaly_days=396,
+        anomaly_spiky_accounts=False,
     ),
 }
 

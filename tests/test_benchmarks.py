@@ -32,11 +32,12 @@ def test_tiny_benchmarks_run_and_write_their_table(
         "Load",
         "Paid requests",
         "End to end",
+        "Anomalies",
     ]
     for table in tables:
         assert table["title"] in printed
         assert table["title"] in markdown
-    load, requests, end_to_end = tables
+    load, requests, end_to_end, _anomalies = tables  # anomalies: tests/insights
     assert {row[1] for row in load["rows"]} >= {
         "raw COPY into empty copy of cost_data (baseline)",
         "pandas to_sql (default method)",

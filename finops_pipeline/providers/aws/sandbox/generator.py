@@ -79,6 +79,30 @@ class Anomaly:
 
 
 @dataclass(frozen=True)
+class InjectedAnomaly:
+    """A spike as it shows in the data: one usage type of one account, ``multiplier`` times.
+
+    ``start`` and ``days`` cover only the days the usage type has rows, so a spike injected
+    before the usage type started (or partly before) is trimmed to what a reader can see.
+    """
+
+    account: str
+    service: str
+    usage_type: str
+    start: dt.date
+    days: int
+    multiplier: float
+
+    @property
+    def last_day(self) -> dt.date:
+        """The last affected day, inclusive."""
+        return self.start + dt.timedelta(days=self.days - 1)
+
+    def covers(self, day: dt.date) -> bool:
+        return self.start <= day <= self.last_day
+
+
+@dataclass(frozen=True)
 class AccountProfile:
     """Everything fixed about one account: what it uses, how it grows, its credits."""
 
@@ -213,6 +237,28 @@ class SandboxGenerator:
             credit_until=credit_from + dt.timedelta(days=int(rng.integers(60, 240))),
             refund_rate=float(rng.uniform(0.005, 0.03)),
         )
+
+    def injected_anomalies(self, account_number: str) -> tuple[InjectedAnomaly, ...]:
+        """The account's injected spikes, in start order, trimmed to days with data."""
+        profile = self.profile(account_number)
+        visible: list[InjectedAnomaly] = []
+        for anomaly in profile.anomalies:
+            line = profile.lines[anomaly.line_index]
+            end = anomaly.start + dt.timedelta(days=anomaly.days)
+            start = max(anomaly.start, line.active_from)
+            if start >= end:
+                continue
+            visible.append(
+                InjectedAnomaly(
+                    account=account_number,
+                    service=line.service,
+                    usage_type=line.usage_type,
+                    start=start,
+                    days=(end - start).days,
+                    multiplier=anomaly.factor,
+                )
+            )
+        return tuple(sorted(visible, key=lambda a: (a.start, a.service, a.usage_type)))
 
     def day_costs(self, account_number: str, day: dt.date, pull: Pull) -> DayCosts:
         """One account's rows for one day, as a pull at ``pull.as_of`` sees them."""

@@ -38,6 +38,10 @@ from botocore.credentials import Credentials as BotocoreCredentials
 
 from finops_pipeline.db.embedded import finops_home
 from finops_pipeline.providers.aws.sandbox.generator import DEFAULT_SEED, Pull, SandboxGenerator
+from finops_pipeline.providers.aws.sandbox.recommendations import (
+    OPERATIONS as RECOMMENDATION_OPERATIONS,
+)
+from finops_pipeline.providers.aws.sandbox.recommendations import RecommendationsSandbox
 from finops_pipeline.providers.aws.sandbox.service import (
     DEFAULT_PAGE_SIZE,
     CostExplorerSandbox,
@@ -322,9 +326,9 @@ class SandboxResponder:
 
     def __init__(self, settings: SandboxSettings | None = None) -> None:
         self.settings = settings or SandboxSettings.from_environment()
-        self.service = CostExplorerSandbox(
-            SandboxGenerator(self.settings.seed), page_size=self.settings.page_size
-        )
+        generator = SandboxGenerator(self.settings.seed)
+        self.service = CostExplorerSandbox(generator, page_size=self.settings.page_size)
+        self.recommendations = RecommendationsSandbox(generator)
 
     def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         global _attempts
@@ -335,7 +339,7 @@ class SandboxResponder:
         try:
             account = _authenticate(request)
             operation = _header(request, "X-Amz-Target").removeprefix(_TARGET_PREFIX)
-            if operation != "GetCostAndUsage":
+            if operation != "GetCostAndUsage" and operation not in RECOMMENDATION_OPERATIONS:
                 raise SandboxApiError(
                     "UnsupportedOperation", f"The sandbox does not implement {operation}"
                 )
@@ -347,7 +351,12 @@ class SandboxResponder:
             if rate and math.ceil((attempt + 1) * rate) > math.ceil(attempt * rate):
                 raise SandboxApiError("LimitExceededException", "Rate exceeded")
             body = json.loads(request.body or b"{}")
-            page = self.service.get_cost_and_usage(body, caller=account, pull=settings.pull())
+            if operation in RECOMMENDATION_OPERATIONS:
+                page = self.recommendations.answer(
+                    operation, body, caller=account, pull=settings.pull()
+                )
+            else:
+                page = self.service.get_cost_and_usage(body, caller=account, pull=settings.pull())
         except SandboxApiError as error:
             outcome = "throttled" if error.code == "LimitExceededException" else "rejected"
             self._count(outcome, account)
