@@ -22,6 +22,7 @@ from finops_pipeline.db.quality import (
     record_loaded_days,
     sanity_facts,
 )
+from finops_pipeline.db.tenants import REPORTING_ROLE, tenant_transaction
 from finops_pipeline.quality import (
     MonthTotal,
     check_completeness,
@@ -311,3 +312,19 @@ def test_sanity_catches_mixed_currencies_blank_keys_other_providers_and_future_d
         "1 rows under another provider; rows dated in the future: 2025-12-05",
         untouched: "ok",
     }
+
+
+def test_day_markers_are_tenant_data_under_row_level_security(
+    connection: psycopg.Connection, accounts: dict[str, str]
+) -> None:
+    with connection.transaction():
+        connection.execute(f"SET LOCAL ROLE {REPORTING_ROLE}")
+        assert connection.execute("SELECT count(*) FROM cost_data_days").fetchone() == (0,)
+    with tenant_transaction(connection, "tenant-b"):
+        connection.execute(f"SET LOCAL ROLE {REPORTING_ROLE}")
+        seen = connection.execute(
+            "SELECT DISTINCT tenant_id, cloud_account_id::text FROM cost_data_days"
+        ).fetchall()
+        assert seen == [("tenant-b", accounts["430000000001"])]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            connection.execute("DELETE FROM cost_data_days")
