@@ -20,13 +20,13 @@ import dagster as dg
 import psycopg
 import sqlalchemy as sa
 
+from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.embedded import embedded_database_url
 from finops_pipeline.db.migrate import upgrade_database
 from finops_pipeline.db.urls import to_libpq_url, to_psycopg_url, with_database
 from finops_pipeline.resources import PostgresResource
 from finops_pipeline.schedules import daily_cost_sync
 from finops_pipeline.sensors import cloud_accounts_sensor
-from finops_pipeline.settings import ACCOUNTS_PARTITIONS_NAME
 
 
 def insert_accounts(url: str, count: int, tenant: str = "tenant") -> list[str]:

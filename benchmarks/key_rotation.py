@@ -12,11 +12,15 @@ import uuid
 
 import psycopg
 
-from finops_pipeline.credentials import AwsAccessKeyCredentials, Secret, serialize_credentials
-from finops_pipeline.crypto import EncryptionContext, KeyRing, encrypt, generate_key
 from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
 from finops_pipeline.db.urls import to_libpq_url, with_database
-from finops_pipeline.key_rotation import rotate_credentials
+from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing, encrypt, generate_key
+from finops_pipeline.security.credentials import (
+    AwsAccessKeyCredentials,
+    Secret,
+    serialize_credentials,
+)
+from finops_pipeline.security.rotation import rotate_credentials
 
 
 def main(server_url: str, count: int) -> None:

@@ -17,10 +17,10 @@ import pandas as pd
 import psycopg
 import sqlalchemy as sa
 
+from finops_pipeline.constants import COST_COLUMNS
 from finops_pipeline.db.cost_loader import replace_cost_window
 from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
 from finops_pipeline.db.urls import to_libpq_url, to_psycopg_url
-from finops_pipeline.settings import COST_COLUMNS
 
 TENANT = "bench-tenant"
 ACCOUNT = str(uuid.UUID(int=42))

@@ -11,19 +11,13 @@ from typing import Any
 import dagster as dg
 
 from benchmarks.common import Table
-from finops_pipeline.cost_explorer.request import build_daily_cost_request
-from finops_pipeline.crypto import KeyRing, generate_key
+from finops_pipeline.cli.demo import QUIET_RUN_CONFIG
+from finops_pipeline.cli.runner import sync_accounts
+from finops_pipeline.constants import CE_PRICE_PER_REQUEST_USD, PROVIDER_AWS
 from finops_pipeline.db.accounts import get_account, register_account
 from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
-from finops_pipeline.demo import QUIET_RUN_CONFIG
-from finops_pipeline.partition_keys import DateRange
-from finops_pipeline.resources import (
-    AwsCostExplorerResource,
-    CredentialDecryptor,
-    PostgresResource,
-)
-from finops_pipeline.runner import sync_accounts
-from finops_pipeline.sandbox import (
+from finops_pipeline.providers.aws.request import build_daily_cost_request
+from finops_pipeline.providers.aws.sandbox import (
     SANDBOX_ENDPOINT_URL,
     CostExplorerSandbox,
     SandboxGenerator,
@@ -32,7 +26,13 @@ from finops_pipeline.sandbox import (
     reset_request_counts,
     sandbox_credentials,
 )
-from finops_pipeline.settings import CE_PRICE_PER_REQUEST_USD, PROVIDER_AWS
+from finops_pipeline.resources import (
+    AwsCostExplorerResource,
+    CredentialDecryptor,
+    PostgresResource,
+)
+from finops_pipeline.security.ciphertext import KeyRing, generate_key
+from finops_pipeline.sync.ranges import DateRange
 
 Progress = Callable[[str], Any]
 

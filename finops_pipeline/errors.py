@@ -88,11 +88,98 @@ class DatabaseError(FinopsError):
     permanent = False
 
 
+class DatabaseConnectionLostError(DatabaseError):
+    """The connection to PostgreSQL dropped mid-transaction (server restart, failover, a
+    terminated backend); the server rolled the transaction back."""
+
+
 class EmbeddedPostgresError(DatabaseError):
-    """The embedded PostgreSQL server could not be started."""
+    """The embedded PostgreSQL server could not be started or stopped."""
 
     permanent = True
 
 
+class EmbeddedServerInUseError(EmbeddedPostgresError):
+    """The embedded server was not stopped because live processes still use it."""
+
+
 class AccountNotFoundError(FinopsError):
     """No cloud account has the given id."""
+
+
+class NetworkError(FinopsError):
+    """A network connection failed or timed out."""
+
+    permanent = False
+
+
+# --- turning foreign errors into typed ones ------------------------------------------------
+
+_ENDPOINT_HINT = (
+    "Check the endpoint URL (the account's --endpoint-url, FINOPS_CE_ENDPOINT_URL, "
+    "FINOPS_STS_ENDPOINT_URL) and network access, then retry."
+)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def typed_error(error: BaseException) -> FinopsError | None:
+    """The typed error for an AWS SDK, database or network error; None for anything else.
+
+    Used where such an error would otherwise escape as a traceback (the CLI's last guard). The
+    message says what failed and what to check; the caller still redacts secrets.
+    """
+    if isinstance(error, FinopsError):
+        return error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    name = type(error).__name__
+    if isinstance(error, BotoCoreError):
+        # Connection errors, timeouts and closed connections name the endpoint they tried.
+        if getattr(error, "kwargs", {}).get("endpoint_url"):
+            unreachable = ProviderError(f"{_first_line(error)} ({name}). {_ENDPOINT_HINT}")
+        else:
+            unreachable = ProviderError(f"The AWS SDK failed ({name}): {_first_line(error)}")
+        unreachable.permanent = False
+        return unreachable
+    if isinstance(error, ClientError):
+        if getattr(error, "operation_name", "") == "GetCostAndUsage":
+            from finops_pipeline.providers.aws.paging import translate_client_error
+
+            return translate_client_error(error)
+        details = error.response.get("Error", {})
+        refused = ProviderError(
+            f"AWS answered {getattr(error, 'operation_name', 'the call')} with "
+            f"{details.get('Code', 'an error')}: {details.get('Message', '')}".rstrip(": ")
+        )
+        refused.permanent = False
+        return refused
+    import psycopg
+    import sqlalchemy as sa
+
+    if isinstance(error, sa.exc.DBAPIError) and isinstance(error.orig, BaseException):
+        error, name = error.orig, type(error.orig).__name__
+    if isinstance(error, psycopg.OperationalError | sa.exc.OperationalError):
+        return DatabaseError(
+            f"The database connection failed ({name}): {_first_line(error)}. Check "
+            "DATABASE_URL and that the server is up, then retry."
+        )
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return DatabaseError(
+            f"The database refused the request ({name}): {_first_line(error)}. The login needs "
+            "the finops_pipeline role: GRANT finops_pipeline TO <login> (README, Database roles)."
+        )
+    if isinstance(error, psycopg.Error):
+        return DatabaseError(f"The database refused the request ({name}): {_first_line(error)}")
+    import socket
+
+    import urllib3.exceptions
+
+    if isinstance(
+        error, ConnectionError | TimeoutError | socket.gaierror | urllib3.exceptions.HTTPError
+    ) or (isinstance(error, OSError) and type(error).__module__.startswith("requests")):
+        return NetworkError(f"A network call failed ({name}): {_first_line(error)}")
+    return None

@@ -12,11 +12,12 @@ import pytest
 import sqlalchemy as sa
 from moto import mock_aws
 
-from finops_pipeline.crypto import KeyRing, generate_key
 from finops_pipeline.db.embedded import embedded_database_url
 from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
 from finops_pipeline.db.migrate import upgrade_database
 from finops_pipeline.db.urls import to_libpq_url, with_database
+from finops_pipeline.security.ciphertext import KeyRing, generate_key
+from tests.ce_responses import StrictMotoCostExplorer
 
 # Tests must never pick up a developer's real settings.
 for _name in ("DATABASE_URL", "ENCRYPTION_KEY", "ENCRYPTION_KEYS_PREVIOUS", "AWS_PROFILE"):
@@ -98,7 +99,17 @@ def key_ring(encryption_key: str) -> KeyRing:
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
+def moto_ce(monkeypatch: pytest.MonkeyPatch) -> Iterator[StrictMotoCostExplorer]:
+    """moto's Cost Explorer checking every request it answers; fails the test on a mismatch."""
+    fake = StrictMotoCostExplorer().install(monkeypatch)
+    yield fake
+    assert not fake.mismatches, "Cost Explorer was asked something else:\n" + "\n".join(
+        fake.mismatches
+    )
+
+
+@pytest.fixture
+def aws(moto_ce: StrictMotoCostExplorer) -> Iterator[None]:
     """moto's AWS (STS, IAM, Cost Explorer) for the test's duration."""
     with mock_aws():
         yield

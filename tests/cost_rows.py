@@ -12,13 +12,13 @@ from decimal import Decimal
 import pandas as pd
 import psycopg
 
-from finops_pipeline.cost_explorer.parsing import PARSED_COLUMNS
-from finops_pipeline.credentials import AwsAccessKeyCredentials, Secret
-from finops_pipeline.crypto import KeyRing
 from finops_pipeline.db.accounts import register_account
 from finops_pipeline.db.cost_loader import replace_cost_window
-from finops_pipeline.normalise import normalise_cost_rows
-from finops_pipeline.sandbox.generator import Pull, SandboxGenerator
+from finops_pipeline.providers.aws.parsing import PARSED_COLUMNS
+from finops_pipeline.providers.aws.sandbox.generator import Pull, SandboxGenerator
+from finops_pipeline.security.ciphertext import KeyRing
+from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.sync.normalise import normalise_cost_rows
 
 #: "Today" of the sandbox pulls tests make: every day before it is final (a few settle).
 AS_OF = dt.date(2026, 1, 1)
@@ -141,4 +141,27 @@ def insert_cost(
             unit,
             estimated,
         ),
+    )
+
+
+def seed_tenants(
+    connection: psycopg.Connection,
+    key_ring: KeyRing,
+    numbers: dict[str, tuple[str, ...]],
+    start: dt.date,
+    end: dt.date,
+) -> None:
+    """Sandbox costs from start to end for every tenant's accounts (tenant -> account numbers)."""
+    for tenant, tenant_numbers in numbers.items():
+        for number in tenant_numbers:
+            account = add_account(connection, key_ring, tenant, number)
+            load_sandbox(connection, tenant, account, number, start, end)
+
+
+def rows_per_tenant(connection: psycopg.Connection, start: dt.date, end: dt.date) -> dict[str, int]:
+    return dict(
+        connection.execute(
+            "SELECT tenant_id, count(*) FROM cost_data WHERE date BETWEEN %s AND %s GROUP BY 1",
+            (start, end),
+        ).fetchall()
     )

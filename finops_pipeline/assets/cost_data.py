@@ -1,21 +1,24 @@
 """The ``cost_data`` asset: daily cloud costs per account, loaded idempotently."""
 
 import os
+from typing import Any
 
 import dagster as dg
 
-from finops_pipeline.collection import CollectionReport, collect_costs
+from finops_pipeline.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.db.sync_runs import outcomes_for_run, record_outcomes
 from finops_pipeline.errors import FinopsError
-from finops_pipeline.partition_keys import ranges_by_account
 from finops_pipeline.partitions import account_daily_partitions
-from finops_pipeline.resources.cost_explorer import AwsCostExplorerResource
+from finops_pipeline.resources.aws import AwsCostExplorerResource
 from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.postgres import PostgresResource
-from finops_pipeline.retries import retry_policy_from_env
-from finops_pipeline.settings import CE_PRICE_PER_REQUEST_USD
+from finops_pipeline.sync.collection import CollectionReport, collect_costs
+from finops_pipeline.sync.ranges import ranges_by_account
+from finops_pipeline.sync.retries import retry_policy_from_env
 
 COST_EXPLORER_POOL = "cost_explorer"
+#: Failure metadata: the failed accounts whose errors are transient, so worth a retry.
+RETRYABLE_ACCOUNTS_KEY = "retryable_accounts"
 
 COST_DATA_COLUMNS = dg.TableSchema(
     columns=[
@@ -41,20 +44,20 @@ COST_DATA_COLUMNS = dg.TableSchema(
 )
 
 
-@dg.asset(
+_COST_DATA_ATTRIBUTES: dict[str, Any] = dict(
+    name="cost_data",
     partitions_def=account_daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=COST_EXPLORER_POOL,
-    # Transient failures (throttling, a dropped connection) retry with exponential backoff and
-    # jitter; permanent ones raise Failure(allow_retries=False) below and are not retried.
-    retry_policy=retry_policy_from_env(os.environ),
     group_name="costs",
     kinds={"postgres", "aws", "pandas"},
     owners=["team:finops"],
     tags={"domain": "finops"},
     metadata={"dagster/column_schema": COST_DATA_COLUMNS, "dagster/table_name": "cost_data"},
 )
-def cost_data(
+
+
+def _cost_data(
     context: dg.AssetExecutionContext,
     postgres: PostgresResource,
     credential_decryptor: CredentialDecryptor,
@@ -69,6 +72,7 @@ def cost_data(
     """
     # A range run must not read context.partition_key: it raises for multi-partition ranges.
     account_ranges = ranges_by_account(context.partition_keys)
+    loaded: set[str] = set()
     if context.retry_number > 0:
         # A retry re-reads only the accounts that failed: the others are loaded already, and
         # every Cost Explorer request is paid.
@@ -100,21 +104,32 @@ def cost_data(
                 description=f"{type(error).__name__}: {error}",
                 allow_retries=not error.permanent,
             ) from error
-        # Recorded by the run itself, so the last-sync sensors know each account's outcome
-        # even when one account of a range run failed and the others loaded.
+    # Recorded by the run itself, so the last-sync sensors know each account's outcome even
+    # when one account of a range run failed and the others loaded. On a connection of its
+    # own: the load may have lost the first one.
+    with postgres.connection() as connection:
         record_outcomes(connection, report.account_outcomes(context.run.run_id))
     metadata = report_metadata(report)
     if report.failures:
         lines = [f"- {f.account_id}: {f.error_type}: {f.message}" for f in report.failures]
         raise dg.Failure(
-            description=(
-                f"{len(report.failures)} of {len(account_ranges)} accounts failed; the others "
-                "were loaded.\n" + "\n".join(lines)
-            ),
+            description="\n".join([report.failure_summary(loaded_earlier=len(loaded)), *lines]),
             metadata=metadata,
             allow_retries=not all(f.permanent for f in report.failures),
         )
     return dg.MaterializeResult(metadata=metadata)
+
+
+# Transient failures (throttling, a dropped connection) retry with exponential backoff and
+# jitter; permanent ones raise Failure(allow_retries=False) above and are not retried.
+cost_data = dg.asset(retry_policy=retry_policy_from_env(os.environ), **_COST_DATA_ATTRIBUTES)(
+    _cost_data
+)
+
+#: The same asset without step retries, for `finops sync`: it retries the failed accounts
+#: itself, in new runs, with short waits and a line per retry. In-process execution has no
+#: run-level switch for step retries.
+cost_data_without_step_retries = dg.asset(**_COST_DATA_ATTRIBUTES)(_cost_data)
 
 
 def report_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue | int | float | str]:
@@ -141,9 +156,15 @@ def report_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue | in
     }
     for currency, amount in sorted(report.cost_by_currency().items()):
         metadata[f"total_unblended_cost_{currency}"] = dg.MetadataValue.text(str(amount))
+    if report.no_data_notes:
+        # A JSON list, so the CLI can join the notes of several runs.
+        metadata["no_data"] = dg.MetadataValue.json(report.no_data_notes)
     if report.failures:
         metadata["failed_accounts"] = dg.MetadataValue.text(
             ", ".join(f.account_id for f in report.failures)
+        )
+        metadata[RETRYABLE_ACCOUNTS_KEY] = dg.MetadataValue.text(
+            ", ".join(f.account_id for f in report.failures if not f.permanent)
         )
     top = report.top_services()
     metadata["top_services"] = dg.MetadataValue.table(

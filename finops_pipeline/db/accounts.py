@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.rows import dict_row
 
-from finops_pipeline.credentials import Credentials, credential_kind, serialize_credentials
-from finops_pipeline.crypto import EncryptionContext, KeyRing, encrypt
+from finops_pipeline.constants import PROVIDER_AWS, PROVIDER_AZURE, PROVIDER_GCP
+from finops_pipeline.db.tenants import check_tenant_id
 from finops_pipeline.errors import AccountNotFoundError, ConfigurationError
-from finops_pipeline.settings import PROVIDER_AWS, PROVIDER_AZURE, PROVIDER_GCP
+from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing, encrypt
+from finops_pipeline.security.credentials import Credentials, credential_kind, serialize_credentials
 
 SUPPORTED_PROVIDERS = (PROVIDER_AWS, PROVIDER_AZURE, PROVIDER_GCP)
 
@@ -85,6 +86,7 @@ def register_account(
         raise ConfigurationError(
             f"Unknown provider {provider!r}; use one of {', '.join(SUPPORTED_PROVIDERS)}."
         )
+    check_tenant_id(tenant_id)
     account_id = account_id or str(uuid.uuid4())
     kind = credential_kind(credentials)
     context = EncryptionContext(tenant_id=tenant_id, account_id=account_id, credential_kind=kind)
@@ -149,10 +151,3 @@ def list_accounts(
     with connection.cursor(row_factory=dict_row) as cursor:
         cursor.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM cloud_accounts {where} ORDER BY created_at")
         return [_to_account(row) for row in cursor.fetchall()]
-
-
-def list_active_account_ids(connection: psycopg.Connection) -> set[str]:
-    """Ids of active accounts, read in one query (cheap even for 10k accounts)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT id::text FROM cloud_accounts WHERE status = 'active'")
-        return {row[0] for row in cursor.fetchall()}

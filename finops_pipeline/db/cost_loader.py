@@ -21,8 +21,8 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from finops_pipeline.errors import DatabaseError
-from finops_pipeline.settings import COST_COLUMNS, COST_KEY_COLUMNS, COST_VALUE_COLUMNS
+from finops_pipeline.constants import COST_COLUMNS, COST_KEY_COLUMNS, COST_VALUE_COLUMNS
+from finops_pipeline.errors import DatabaseConnectionLostError, DatabaseError
 
 _STAGING = "cost_data_staging"
 _LOCK_NAMESPACE = "finops.cost_data"
@@ -71,6 +71,8 @@ def replace_cost_window(
         run_id: The Dagster run writing the rows.
 
     Raises:
+        DatabaseConnectionLostError: the connection dropped mid-load; nothing changed, and the
+            connection is unusable.
         DatabaseError: the load failed; nothing in the window changed.
     """
     window = {
@@ -90,7 +92,15 @@ def replace_cost_window(
             cursor.execute(_WINDOW_HAS_ROWS, window)
             row = cursor.fetchone()
             if not (row and row[0]):
-                _copy_rows(cursor, "cost_data", rows, run_id=run_id)
+                if row and row[1]:
+                    # PostgreSQL refuses COPY FROM into a table whose row-level security
+                    # applies to the current role (any login that is not a superuser or
+                    # BYPASSRLS, since cost_data forces it); go through staging instead.
+                    cursor.execute(_CREATE_STAGING)
+                    _copy_rows(cursor, _STAGING, rows, run_id=None)
+                    cursor.execute(_INSERT_ALL, window)
+                else:
+                    _copy_rows(cursor, "cost_data", rows, run_id=run_id)
                 return WindowLoadStats(inserted=len(rows), restated=0, removed=0, unchanged=0)
             # Right after a bulk load the window's statistics are stale (often "1 row"), and
             # the planner then picks a nested-loop anti-join that rescans staging per row:
@@ -107,6 +117,12 @@ def replace_cost_window(
             cursor.execute(_INSERT_MISSING, window)
             inserted_total = cursor.rowcount
     except psycopg.Error as error:
+        if connection.broken:
+            raise DatabaseConnectionLostError(
+                f"The connection to PostgreSQL was lost while loading {start}..{end_inclusive} "
+                f"for account {cloud_account_id} ({type(error).__name__}); the window was rolled "
+                "back and its old rows are intact. Re-run once the database is reachable."
+            ) from error
         raise DatabaseError(
             f"Loading {start}..{end_inclusive} for account {cloud_account_id} failed "
             f"({type(error).__name__}); the window was rolled back and its old rows are intact. "
@@ -142,7 +158,10 @@ _WINDOW_FILTER = """
     AND date BETWEEN %(start)s AND %(end)s AND provider = %(provider)s
 """
 
-_WINDOW_HAS_ROWS = f"SELECT EXISTS (SELECT 1 FROM cost_data WHERE {_WINDOW_FILTER})"
+_WINDOW_HAS_ROWS = f"""
+    SELECT EXISTS (SELECT 1 FROM cost_data WHERE {_WINDOW_FILTER}),
+           row_security_active('cost_data')
+"""
 
 _CREATE_STAGING = f"""
     CREATE TEMP TABLE {_STAGING} ON COMMIT DROP AS
@@ -165,6 +184,11 @@ _DELETE_CHANGED_OR_VANISHED = f"""
     -- A LEFT JOIN (hashed) rather than per-row EXISTS, which would rescan staging per row.
     SELECT count(s.service), count(*) - count(s.service)
     FROM deleted c LEFT JOIN {_STAGING} s ON {_KEY_MATCH}
+"""
+
+_INSERT_ALL = f"""
+    INSERT INTO cost_data ({", ".join(COST_COLUMNS)}, run_id)
+    SELECT {", ".join(COST_COLUMNS)}, %(run_id)s FROM {_STAGING}
 """
 
 # The window filter on c lets the planner use the unique index for just this window instead of

@@ -1,18 +1,26 @@
 """The embedded PostgreSQL server used when ``DATABASE_URL`` is not set.
 
 It is a real PostgreSQL 16 shipped in the ``pgserver`` wheel (0.1.4). Facts this module relies
-on, read from ``pgserver/postgres_server.py`` and ``pgserver/utils.py``:
+on, read from ``pgserver/postgres_server.py``, ``pgserver/_commands.py`` and
+``pgserver/utils.py``:
 
 * The server listens on a Unix socket only (``-h ""``), placed in the data folder. When
   ``<datadir>/.s.PGSQL.5432`` is longer than a Unix socket path may be (107 bytes on Linux),
   pgserver puts the socket under ``platformdirs.user_runtime_path("python_PostgresServer")``
   instead (``$XDG_RUNTIME_DIR/...``, or ``/tmp/runtime-<uid>/...`` when that is unset).
-* Several processes can share one data folder. Each process that calls ``get_server`` appends
-  its pid to ``<datadir>/.handle_pids.json`` and removes it in an ``atexit`` hook; with
-  ``cleanup_mode="stop"`` the process that removes the *last* pid stops the server
-  (``pg_ctl -w stop``, i.e. a fast shutdown). ``cleanup_mode=None`` never stops it and
-  ``"delete"`` also deletes the data folder.
-* Run as root (``os.geteuid() == 0``), on every start or attach, pgserver:
+* pgserver runs ``initdb`` and ``pg_ctl`` with ``subprocess.run``; as root with
+  ``user="pgserver"``. A user switch makes CPython ``fork()`` the calling process instead of
+  using ``vfork()``, which runs every ``pthread_atfork`` handler in the child: in Dagster's
+  multi-threaded gRPC code server, gRPC's handlers crashed that child (``pg_ctl ... died with
+  SIGSEGV``). So no process of ours runs pgserver's start or stop itself: a fresh
+  single-threaded interpreter does (:mod:`finops_pipeline.db.pgserver_control`), spawned
+  without any option that would force a ``fork()``.
+* pgserver's own reference count (``<datadir>/.handle_pids.json``, one pid per process,
+  removed in an ``atexit`` hook) never forgets a process that died without running it
+  (SIGKILL, a crash), so the server then never stopped. This module keeps its own list of the
+  server's users (``<datadir>/.finops_users.json``) with each process's start time, drops the
+  dead ones, and the last live user to exit stops the server.
+* Run as root (``os.geteuid() == 0``), on every start pgserver:
 
   1. creates an OS user ``pgserver`` with ``useradd -s /bin/bash pgserver`` if it is missing;
   2. adds ``g+rx,o+rx`` to **every** parent folder of the data folder, up to ``/``;
@@ -33,22 +41,25 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import stat
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from finops_pipeline.errors import EmbeddedPostgresError
+import psutil
 
-if TYPE_CHECKING:
-    from pgserver import PostgresServer
+from finops_pipeline.errors import EmbeddedPostgresError, EmbeddedServerInUseError
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +71,8 @@ PGDATA_DIRNAME = "pgdata"
 ROOT_DEFAULT_HOME = Path("/var/lib/finops")
 
 _LOCK_FILENAME = ".pgserver.lock"
+_USERS_FILENAME = ".finops_users.json"
+_CONTROL_MODULE = "finops_pipeline.db.pgserver_control"
 
 # pgserver's pg_ctl start times out after 10 s; a second process waiting on our lock may also
 # wait through an initdb, so allow a generous margin before giving up.
@@ -71,11 +84,6 @@ _SOCKET_NAME = ".s.PGSQL.5432"
 
 # The bits pgserver's ensure_prefix_permissions() adds to every parent folder.
 _PGSERVER_PREFIX_BITS = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
-
-# One handle per data folder for this process, with the pid that registered it. A child made by
-# fork() inherits the dict but is not in pgserver's pid list, so it must register itself.
-_servers: dict[Path, tuple[int, PostgresServer]] = {}
-_servers_lock = threading.Lock()
 
 
 def _is_root() -> bool:
@@ -128,7 +136,7 @@ def _folders_pgserver_would_open(pgdata: Path) -> list[tuple[Path, int]]:
         ``(folder, current mode)`` for every folder missing one of ``g+rx,o+rx``.
     """
     # pgserver also walks the parents of its own binaries' folder, inside the virtualenv.
-    bin_path = Path(_import_pgserver()._commands.POSTGRES_BIN_PATH)
+    bin_path = pgserver_bin_folder()
     candidates = _parents(pgdata) + _parents(bin_path)
     problems: list[tuple[Path, int]] = []
     seen: set[Path] = set()
@@ -241,6 +249,7 @@ def _import_pgserver() -> ModuleType:
 
     pgserver computes its runtime folder at import time; in containers XDG_RUNTIME_DIR is
     usually unset and platformdirs then warns on every import, which is noise for our users.
+    Importing it starts nothing; this process only reads its install path.
 
     Returns:
         The ``pgserver`` module.
@@ -253,49 +262,204 @@ def _import_pgserver() -> ModuleType:
     return pgserver
 
 
-def _register_this_process(server: PostgresServer) -> None:
-    """Add this process to pgserver's on-disk list of processes using ``server``.
+def pgserver_bin_folder() -> Path:
+    """The folder of the PostgreSQL programs shipped in the pgserver wheel."""
+    return Path(_import_pgserver()._commands.POSTGRES_BIN_PATH)
 
-    Needed after ``fork()``: the child inherits pgserver's handle (and its ``atexit`` hook)
-    but not a place in the pid list, so the parent exiting would stop the server under it.
 
-    Args:
-        server: The inherited handle.
+# --- the running server, read from postmaster.pid ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Postmaster:
+    """The server a data folder's ``postmaster.pid`` names, while it runs."""
+
+    pid: int
+    socket_dir: Path
+
+
+def running_postmaster(pgdata: Path) -> Postmaster | None:
+    """Return the server running on ``pgdata`` and ready for connections, else None.
+
+    ``postmaster.pid`` lines: pid, data folder, start time, port, socket folder, listen
+    address, shared memory key, status (``ready`` once it accepts connections). A file left by
+    a killed server names a dead pid and is ignored, as PostgreSQL itself does on start.
     """
-    with server._lock:
-        server.global_process_id_list.get_and_add(os.getpid())
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if len(lines) < 8 or not lines[0].strip().isdigit() or not lines[4].strip():
+        return None
+    pid = int(lines[0])
+    if lines[7].strip() != "ready" or not _pid_is_postgres(pid):
+        return None
+    return Postmaster(pid=pid, socket_dir=Path(lines[4].strip()))
 
 
-def _socket_url(server: PostgresServer) -> str:
-    """Build the libpq URL of a running pgserver instance.
+def _pid_is_postgres(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).name() == "postgres"
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
+def socket_url(socket_dir: Path) -> str:
+    """The libpq URL of a server listening in ``socket_dir``.
 
     pgserver's own ``get_uri`` does not percent-encode the socket folder; we do, so a data
     folder with a space, ``&`` or ``%`` in its path still yields a valid URL.
-
-    Args:
-        server: A started server.
-
-    Returns:
-        ``postgresql://postgres:@/postgres?host=<socket folder>``.
     """
-    info = server.get_postmaster_info()
-    if info.socket_dir is None:
-        # pgserver only listens on TCP on Windows, which this project does not support.
-        return server.get_uri()
-    return f"postgresql://postgres:@/postgres?host={quote(str(info.socket_dir), safe='/')}"
+    return f"postgresql://postgres:@/postgres?host={quote(str(socket_dir), safe='/')}"
+
+
+# --- which processes use the server ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerUser:
+    """A process that uses the embedded server: its pid and its start time.
+
+    The start time tells a live user from an unrelated process that got a dead user's pid;
+    containers reuse small pids on every restart.
+    """
+
+    pid: int
+    started: float
+
+    @classmethod
+    def this_process(cls) -> ServerUser:
+        return cls(os.getpid(), psutil.Process().create_time())
+
+    def alive(self) -> bool:
+        try:
+            return abs(psutil.Process(self.pid).create_time() - self.started) < 1.0
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            return False
+        except psutil.AccessDenied:  # cannot tell: keep it, stopping under a user is worse
+            return True
+
+    def describe(self) -> str:
+        try:
+            command = " ".join(psutil.Process(self.pid).cmdline()[:4])
+        except psutil.Error:
+            command = "?"
+        return f"{self.pid} ({command})"
+
+
+def _users_path(pgdata: Path) -> Path:
+    return pgdata / _USERS_FILENAME
+
+
+def read_server_users(pgdata: Path) -> list[ServerUser]:
+    """The processes recorded as using the server, dead or alive. Call under the lock."""
+    try:
+        entries = json.loads(_users_path(pgdata).read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except ValueError:
+        logger.warning("Ignoring the unreadable %s", _users_path(pgdata))
+        return []
+    return [
+        ServerUser(int(entry["pid"]), float(entry["started"]))
+        for entry in entries
+        if isinstance(entry, dict) and "pid" in entry and "started" in entry
+    ]
+
+
+def _write_server_users(pgdata: Path, users: list[ServerUser]) -> None:
+    path = _users_path(pgdata)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps([{"pid": u.pid, "started": u.started} for u in users]))
+    temporary.replace(path)
+
+
+def _live_users(pgdata: Path) -> tuple[list[ServerUser], int]:
+    """Live users, and how many dead ones (killed, crashed) were dropped from the list."""
+    users = read_server_users(pgdata)
+    live = [user for user in users if user.alive()]
+    return live, len(users) - len(live)
+
+
+# --- starting and stopping, always in a helper process --------------------------------------
+
+
+def _package_root() -> str:
+    import finops_pipeline
+
+    return str(Path(finops_pipeline.__file__).resolve().parents[1])
+
+
+def _control_command(action: str, pgdata: Path) -> list[str]:
+    return [sys.executable, "-m", _CONTROL_MODULE, action, str(pgdata)]
+
+
+def _run_control(action: str, pgdata: Path) -> None:
+    """Run ``pgserver_control`` in a new interpreter; see that module for why.
+
+    No ``user=``, ``preexec_fn`` or other option is passed that would force CPython to
+    ``fork()`` this (possibly multi-threaded) process: it is spawned with ``vfork()``. Output
+    goes to temporary files, not pipes: ``pg_ctl start`` leaves the server running, and a
+    server holding a pipe's write end would keep ``communicate()`` waiting forever.
+
+    Raises:
+        EmbeddedPostgresError: the helper failed; the message carries its one-line reason.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_package_root(), env.get("PYTHONPATH")]))
+    with tempfile.TemporaryFile("w+") as output:
+        try:
+            completed = subprocess.run(
+                _control_command(action, pgdata),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=env,
+                timeout=_LOCK_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise EmbeddedPostgresError(
+                f"Timed out after {_LOCK_TIMEOUT_SECONDS:.0f} s trying to {action} the embedded "
+                f"PostgreSQL server in {pgdata}. Its log is {pgdata / 'log'}."
+            ) from None
+        output.seek(0)
+        lines = [line for line in output.read().splitlines() if line.strip()]
+    if completed.returncode != 0:
+        reason = lines[-1] if lines else f"exit code {completed.returncode}"
+        verb = "start" if action == "start" else "stop"
+        raise EmbeddedPostgresError(
+            f"Could not {verb} the embedded PostgreSQL server in {pgdata} ({reason}). Its log is "
+            f"{pgdata / 'log'}. Fix the cause, or set DATABASE_URL to use an external "
+            "PostgreSQL server."
+        )
+
+
+@dataclass(frozen=True)
+class _Attachment:
+    pid: int
+    user: ServerUser
+    home: Path
+
+
+# The data folders this process uses, with the pid that registered them. A child made by
+# fork() inherits the dict but is not in the users list, so it must register itself.
+_attached: dict[Path, _Attachment] = {}
+_attached_lock = threading.Lock()
+_atexit_registered = False
 
 
 def embedded_database_url(home: Path | None = None) -> str:
     """Start, or attach to, the embedded PostgreSQL server and return its URL.
 
-    The data folder is ``home / "pgdata"``. The first call in a process starts the server (or
-    attaches to one another process started) under an exclusive lock on
-    ``home / ".pgserver.lock"``, so two processes starting at once cannot race; later calls
-    return the cached handle's URL. The handle uses ``cleanup_mode="stop"``: pgserver counts
-    the processes using the folder and only the last one to exit stops the server, so the
-    Dagster webserver, daemon and run workers can come and go independently. A process that
-    dies without running ``atexit`` hooks (SIGKILL, ``os._exit``) leaves its pid behind and the
-    server then simply keeps running; the next start attaches to it.
+    The data folder is ``home / "pgdata"``. Under an exclusive lock on
+    ``home / ".pgserver.lock"`` (so processes and threads starting at once cannot race), a
+    server that is not running is started by a helper process (:mod:`pgserver_control`), and
+    this process is added to the list of the server's users. That list is a reference count:
+    the last user to exit stops the server, so the Dagster webserver, daemon, code server, run
+    workers and the CLI can come and go independently. Users that died without exiting
+    cleanly (SIGKILL, a crash) are recognised and dropped, so they never keep the server up.
+    Later calls check that the server still runs and return at once.
 
     Args:
         home: FINOPS_HOME folder; defaults to :func:`finops_home`. Created (mode 0755, only the
@@ -308,63 +472,140 @@ def embedded_database_url(home: Path | None = None) -> str:
         EmbeddedPostgresError: Running as root and pgserver would widen the permissions of an
             existing folder, or the server could not be started.
     """
+    global _atexit_registered
+
     home = (finops_home() if home is None else home).expanduser().absolute()
     pgdata = (home / PGDATA_DIRNAME).resolve()
 
-    with _servers_lock:
-        cached = _servers.get(pgdata)
-        if cached is not None:
-            pid, server = cached
-            if pid != os.getpid():
-                _register_this_process(server)
-                _servers[pgdata] = (os.getpid(), server)
-            return _socket_url(server)
+    with _attached_lock:
+        attachment = _attached.get(pgdata)
+        if attachment is not None and attachment.pid == os.getpid():
+            postmaster = running_postmaster(pgdata)
+            if postmaster is not None:
+                return socket_url(postmaster.socket_dir)
 
         # Check before creating anything, so a refusal leaves the file system untouched.
         if _is_root():
             _check_root_safety(pgdata)
 
-        try:
-            _make_dirs(home)
-            with _startup_lock(home):
-                pgserver = _import_pgserver()
-                server = pgserver.get_server(pgdata, cleanup_mode="stop")
-        except EmbeddedPostgresError:
-            raise
-        except Exception as exc:
-            raise EmbeddedPostgresError(
-                f"Could not start the embedded PostgreSQL server in {pgdata} "
-                f"({type(exc).__name__}: {exc}). Its log is {pgdata / 'log'}. Fix the cause, "
-                "or set DATABASE_URL to use an external PostgreSQL server."
-            ) from exc
+        _make_dirs(home)
+        with _startup_lock(home):
+            postmaster = running_postmaster(pgdata)
+            if postmaster is None:
+                _run_control("start", pgdata)
+                postmaster = running_postmaster(pgdata)
+                if postmaster is None:
+                    raise EmbeddedPostgresError(
+                        f"The embedded PostgreSQL server in {pgdata} stopped right after it "
+                        f"started. Its log is {pgdata / 'log'}."
+                    )
+                logger.info("Started the embedded PostgreSQL server, data folder %s", pgdata)
+            me = ServerUser.this_process()
+            live, dropped = _live_users(pgdata)
+            if dropped:
+                logger.info("Dropped %d dead process(es) from the server's users", dropped)
+            _write_server_users(pgdata, [*(u for u in live if u.pid != me.pid), me])
 
-        _servers[pgdata] = (os.getpid(), server)
-        url = _socket_url(server)
-        logger.info("Embedded PostgreSQL server ready, data folder %s", pgdata)
-        return url
+        _attached[pgdata] = _Attachment(os.getpid(), me, home)
+        if not _atexit_registered:
+            atexit.register(_release_all)
+            _atexit_registered = True
+        return socket_url(postmaster.socket_dir)
+
+
+def _release(pgdata: Path, attachment: _Attachment) -> None:
+    """Take this process off the server's users; stop the server if it was the last one."""
+    if not pgdata.is_dir():  # deleted under us: nothing left to count or stop
+        return
+    with _startup_lock(attachment.home):
+        live, _dropped = _live_users(pgdata)
+        remaining = [user for user in live if user.pid != attachment.user.pid]
+        _write_server_users(pgdata, remaining)
+        if not remaining and running_postmaster(pgdata) is not None:
+            _run_control("stop", pgdata)
+            logger.info("Stopped the embedded PostgreSQL server, data folder %s", pgdata)
+
+
+def _release_all() -> None:
+    """At exit: release every data folder this process (not a forked parent) attached to."""
+    with _attached_lock:
+        mine = [(pgdata, a) for pgdata, a in _attached.items() if a.pid == os.getpid()]
+        for pgdata, _attachment in mine:
+            del _attached[pgdata]
+    for pgdata, attachment in mine:
+        try:
+            _release(pgdata, attachment)
+        except Exception as error:  # at exit there is no one left to raise to
+            logger.warning("Could not release the embedded server in %s: %s", pgdata, error)
 
 
 def stop_embedded_server(home: Path | None = None) -> None:
-    """Release this process's handle on the embedded server.
+    """Release this process's use of the embedded server.
 
-    The server stops only if no other process still uses it (pgserver's reference count).
-    Mostly for tests, which must stop a server before deleting its data folder.
+    The server stops only if no other live process still uses it. Mostly for tests, which
+    must stop a server before deleting its data folder.
 
     Args:
         home: FINOPS_HOME folder; defaults to :func:`finops_home`.
     """
     home = (finops_home() if home is None else home).expanduser().absolute()
     pgdata = (home / PGDATA_DIRNAME).resolve()
-    with _servers_lock:
-        cached = _servers.pop(pgdata, None)
-    if cached is None:
-        return
-    server = cached[1]
-    server.cleanup()
-    # When other processes still use the server, pgserver keeps this process's handle in its
-    # own cache and atexit list; drop both so a later start registers this process again.
-    type(server)._instances.pop(pgdata, None)
-    atexit.unregister(server._cleanup)
+    with _attached_lock:
+        attachment = _attached.get(pgdata)
+        if attachment is None or attachment.pid != os.getpid():
+            return
+        del _attached[pgdata]
+    _release(pgdata, attachment)
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """What :func:`stop_server` found and did."""
+
+    pgdata: Path
+    was_running: bool
+    server_pid: int | None
+    dead_users_dropped: int
+    live_users_stopped: list[str] = field(default_factory=list)
+
+
+def stop_server(home: Path | None = None, *, force: bool = False) -> StopReport:
+    """Stop the embedded server now (``finops db stop``), unless live processes use it.
+
+    Dead users (killed or crashed processes) are dropped from the list first, so they never
+    block a stop.
+
+    Args:
+        home: FINOPS_HOME folder; defaults to :func:`finops_home`.
+        force: Stop it even while other live processes use it (their next query fails).
+
+    Raises:
+        EmbeddedServerInUseError: Live processes still use the server and ``force`` is False.
+        EmbeddedPostgresError: ``pg_ctl stop`` failed.
+    """
+    home = (finops_home() if home is None else home).expanduser().absolute()
+    pgdata = (home / PGDATA_DIRNAME).resolve()
+    if not pgdata.exists():
+        return StopReport(pgdata, was_running=False, server_pid=None, dead_users_dropped=0)
+    with _startup_lock(home):
+        live, dropped = _live_users(pgdata)
+        others = [user for user in live if user.pid != os.getpid()]
+        postmaster = running_postmaster(pgdata)
+        if postmaster is None:
+            _write_server_users(pgdata, [])
+            return StopReport(pgdata, False, None, dropped)
+        if others and not force:
+            raise EmbeddedServerInUseError(
+                f"The embedded PostgreSQL server in {pgdata} is in use by "
+                f"{', '.join(user.describe() for user in others)}. Stop those first (Ctrl-C in "
+                "`finops ui`), or run `finops db stop --force` to stop it under them."
+            )
+        described = [user.describe() for user in others]
+        _run_control("stop", pgdata)
+        _write_server_users(pgdata, [])
+    with _attached_lock:
+        _attached.pop(pgdata, None)
+    return StopReport(pgdata, True, postmaster.pid, dropped, described)
 
 
 def resolve_database_url(environ: Mapping[str, str] | None = None) -> tuple[str, bool]:

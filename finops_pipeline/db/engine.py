@@ -68,10 +68,14 @@ def psycopg_connection(engine: sa.Engine) -> Iterator[psycopg.Connection]:
         connection.autocommit = True
         yield connection
     finally:
-        try:
-            if not connection.closed:
+        if connection.closed:
+            # Lost (a terminated backend, a server restart): never hand it out again, and
+            # skip the pool's reset, which would fail on it with a logged traceback.
+            pooled.invalidate()
+        else:
+            try:
                 if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     connection.rollback()
                 connection.autocommit = False
-        finally:
-            pooled.close()
+            finally:
+                pooled.close()

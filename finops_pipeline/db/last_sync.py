@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from finops_pipeline.last_sync import STATUS_SUCCESS, LastSyncUpdate
+from finops_pipeline.sync.outcomes import STATUS_SUCCESS, LastSyncUpdate
 
 # A run processed again (a failure sensor may fire twice) or late (after a newer run) must not
 # change anything: the attempt-time guard drops older runs, the distinctness guard identical ones.
@@ -16,7 +16,7 @@ _SUCCESS_SQL = """
 UPDATE cloud_accounts SET
     last_sync_status = 'success', last_sync_error = NULL, last_sync_run_id = %(run_id)s,
     last_sync_attempt_at = %(finished_at)s, last_sync_at = %(finished_at)s,
-    last_sync_rows = %(rows_written)s, last_sync_range_start = %(range_start)s,
+    last_sync_rows = %(rows_in_window)s, last_sync_range_start = %(range_start)s,
     last_sync_range_end = %(range_end)s
 WHERE id = %(account_id)s
   AND (last_sync_attempt_at IS NULL OR last_sync_attempt_at <= %(finished_at)s)
@@ -47,7 +47,7 @@ def apply_last_sync(connection: psycopg.Connection, updates: Sequence[LastSyncUp
                 "account_id": update.account_id,
                 "run_id": update.run_id,
                 "finished_at": update.finished_at,
-                "rows_written": update.rows_written,
+                "rows_in_window": update.rows_in_window,
                 "range_start": update.range_start,
                 "range_end": update.range_end,
                 "error": update.error,

@@ -10,7 +10,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from finops_pipeline.errors import ConfigurationError
+from finops_pipeline.db.tenants import PIPELINE_ROLE
+from finops_pipeline.errors import ConfigurationError, DatabaseError
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # Serialises concurrent upgrades (webserver, daemon and run workers may start together).
@@ -18,6 +19,7 @@ _MIGRATION_LOCK_KEY = 0x46494E4F5053  # "FINOPS"
 # Not Alembic's default "alembic_version": Dagster's own Postgres storage keeps a table of that
 # name, and operators may put both in one database.
 VERSION_TABLE = "finops_schema_version"
+_INSUFFICIENT_PRIVILEGE = "42501"
 
 
 def _alembic_config(connection: sa.Connection) -> Config:
@@ -37,10 +39,37 @@ def head_revision() -> str:
 
 
 def current_revision(engine: sa.Engine) -> str | None:
-    """The migration the database is at, or None for an empty database."""
+    """The migration the database is at, or None for an empty database.
+
+    Raises:
+        DatabaseError: the login may not read the version table, with what to do: grant it
+            ``finops_pipeline``, or (it has the role) upgrade the schema to migration 0004,
+            which lets that role read the version.
+    """
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-        return context.get_current_revision()
+        try:
+            return context.get_current_revision()
+        except sa.exc.ProgrammingError as error:
+            if getattr(error.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
+                raise
+            refusal = str(error.orig).strip().splitlines()[0]
+            connection.rollback()
+            user, member = connection.execute(
+                sa.text("SELECT current_user, pg_has_role(current_user, :role, 'MEMBER')"),
+                {"role": PIPELINE_ROLE},
+            ).one()
+    advice = (
+        f"The login {user} has the {PIPELINE_ROLE} role, but the schema predates migration "
+        "0004, which lets that role read it: run `finops db upgrade` as the schema owner."
+        if member
+        else f"The login {user} needs the {PIPELINE_ROLE} role: GRANT {PIPELINE_ROLE} TO {user} "
+        "(README, Database roles)."
+    )
+    raise DatabaseError(
+        f"The database refused to read {VERSION_TABLE} (InsufficientPrivilege): {refusal}. "
+        + advice
+    )
 
 
 def upgrade_database(engine: sa.Engine) -> str:

@@ -21,9 +21,24 @@ TENANT_SETTING = "app.tenant_id"
 _EXTERNAL_ID_PREFIX = "finops-"
 
 
-def _check_tenant(tenant_id: str) -> None:
+def check_tenant_id(tenant_id: str) -> str:
+    """Return ``tenant_id`` if it can be stored; raise otherwise.
+
+    A blank tenant would be stored but never seen: Row-Level Security reads an empty
+    ``app.tenant_id`` as "no tenant". Surrounding whitespace is refused, not stripped, so
+    ``"acme "`` never becomes a second, invisible-looking ``acme``. Migration 0003 enforces the
+    same rule with a CHECK on every table that holds a tenant id.
+
+    Raises:
+        ConfigurationError: The tenant id is blank or has surrounding whitespace.
+    """
     if not isinstance(tenant_id, str) or not tenant_id.strip():
-        raise ConfigurationError("The tenant id is empty; pass --tenant with the tenant's id.")
+        raise ConfigurationError("The tenant id is blank; pass --tenant with the tenant's id.")
+    if tenant_id != tenant_id.strip():
+        raise ConfigurationError(
+            f"The tenant id {tenant_id!r} has leading or trailing whitespace; pass it without."
+        )
+    return tenant_id
 
 
 def new_external_id() -> str:
@@ -46,7 +61,7 @@ def ensure_tenant(connection: psycopg.Connection, tenant_id: str) -> str:
     Returns:
         The tenant's external id.
     """
-    _check_tenant(tenant_id)
+    check_tenant_id(tenant_id)
     with connection.transaction(), connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO tenants (tenant_id, external_id) VALUES (%s, %s) "
@@ -82,7 +97,7 @@ def tenant_transaction(connection: psycopg.Connection, tenant_id: str) -> Iterat
         connection: An autocommit connection (so this is a real transaction, not a savepoint).
         tenant_id: The tenant whose rows the transaction may see and write.
     """
-    _check_tenant(tenant_id)
+    check_tenant_id(tenant_id)
     with connection.transaction():
         # Bound parameter: a tenant id is data, never SQL.
         connection.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, tenant_id))

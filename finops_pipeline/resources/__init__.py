@@ -6,9 +6,14 @@ import os
 
 import dagster as dg
 
-from finops_pipeline.resources.cost_explorer import AwsCostExplorerResource
+from finops_pipeline.constants import CE_MAX_ATTEMPTS
+from finops_pipeline.errors import ConfigurationError
+from finops_pipeline.resources.aws import AwsCostExplorerResource
 from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.postgres import PostgresResource
+
+#: botocore's retries of one throttled or failed Cost Explorer request, before the run's own.
+ENV_CE_MAX_ATTEMPTS = "FINOPS_CE_MAX_ATTEMPTS"
 
 __all__ = [
     "AwsCostExplorerResource",
@@ -24,6 +29,15 @@ def _env_var_if_set(name: str) -> dg.EnvVar | None:
     return dg.EnvVar(name) if os.environ.get(name) else None
 
 
+def _ce_max_attempts() -> int:
+    text = os.environ.get(ENV_CE_MAX_ATTEMPTS, "").strip()
+    if not text:
+        return CE_MAX_ATTEMPTS
+    if not text.isdigit() or not 1 <= int(text) <= 20:
+        raise ConfigurationError(f"{ENV_CE_MAX_ATTEMPTS} must be a whole number from 1 to 20.")
+    return int(text)
+
+
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources bound from the environment, falling back to the embedded defaults."""
     return {
@@ -34,6 +48,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         ),
         "aws_cost_explorer": AwsCostExplorerResource(
             endpoint_url=os.environ.get("FINOPS_CE_ENDPOINT_URL") or None,
+            max_attempts=_ce_max_attempts(),
             # The pipeline's own principal, used only to assume customers' roles.
             pipeline_access_key_id=_env_var_if_set("FINOPS_PIPELINE_AWS_ACCESS_KEY_ID"),
             pipeline_secret_access_key=_env_var_if_set("FINOPS_PIPELINE_AWS_SECRET_ACCESS_KEY"),

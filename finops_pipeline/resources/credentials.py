@@ -5,7 +5,9 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from finops_pipeline.credentials import (
+from finops_pipeline.db.accounts import CloudAccount
+from finops_pipeline.security.ciphertext import KeyRing, decrypt
+from finops_pipeline.security.credentials import (
     AwsAccessKeyCredentials,
     AwsRoleCredentials,
     Credentials,
@@ -13,9 +15,7 @@ from finops_pipeline.credentials import (
     install_redaction,
     register_secrets,
 )
-from finops_pipeline.crypto import KeyRing, decrypt
-from finops_pipeline.db.accounts import CloudAccount
-from finops_pipeline.keys import load_key_ring
+from finops_pipeline.security.keys import load_key_ring
 
 
 class CredentialDecryptor(dg.ConfigurableResource):

@@ -11,11 +11,11 @@ from dagster._core.storage.tags import (
 
 from finops_pipeline.db.last_sync import apply_last_sync
 from finops_pipeline.db.sync_runs import outcomes_for_run
-from finops_pipeline.last_sync import fold_run_outcomes
-from finops_pipeline.partition_keys import DateRange, split_partition_key
 from finops_pipeline.partitions import cloud_account_partitions
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sensors.settings import sensor_default_status, sensor_interval_seconds
+from finops_pipeline.sync.outcomes import fold_run_outcomes
+from finops_pipeline.sync.ranges import DateRange, split_partition_key
 
 COST_DATA_STEP = "cost_data"
 

@@ -1,0 +1,329 @@
+"""Collecting costs for a block of accounts × date ranges: fetch, normalise, load.
+
+This is the seed service's ``collectCostsForAccount`` workflow, without Dagster: the asset
+hands it the partitions of a run and turns its report into materialisation metadata.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pandas as pd
+import psycopg
+
+from finops_pipeline.db.accounts import CloudAccount, get_accounts
+from finops_pipeline.db.cost_loader import (
+    WindowLoadStats,
+    count_window_rows,
+    replace_cost_window,
+)
+from finops_pipeline.db.sync_runs import AccountRunOutcome
+from finops_pipeline.errors import DatabaseConnectionLostError, FinopsError
+from finops_pipeline.providers.base import CostCollector, collector_for
+from finops_pipeline.security.credentials import Credentials
+from finops_pipeline.sync.normalise import check_rows_within_window, normalise_cost_rows
+from finops_pipeline.sync.ranges import DateRange
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_ROWS = 10
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One account's date range after fetch and load."""
+
+    account_id: str
+    tenant_id: str
+    window: DateRange
+    paid_requests: int
+    estimated_days: int
+    final_days: int
+    load: WindowLoadStats | None  # None when the provider had no data yet
+    rows: pd.DataFrame
+    #: Rows the window already held when the provider had no data yet; they were kept.
+    rows_kept: int = 0
+
+    @property
+    def rows_in_window(self) -> int:
+        """What ``cost_data`` holds for the window now: loaded, or kept for lack of new data."""
+        return self.load.rows_in_window if self.load else self.rows_kept
+
+    @property
+    def no_data_note(self) -> str | None:
+        """Why nothing was loaded, when the provider had no data yet."""
+        if self.load is not None:
+            return None
+        return (
+            f"{self.account_id}: no data available yet for {self.window}; existing rows kept "
+            f"({self.rows_kept:,} rows)"
+        )
+
+
+@dataclass(frozen=True)
+class AccountFailure:
+    """Why one account failed; the message is safe to show and store."""
+
+    account_id: str
+    tenant_id: str
+    error_type: str
+    message: str
+    permanent: bool
+
+
+@dataclass
+class CollectionReport:
+    """Everything a run did, for metadata, sensors and the CLI."""
+
+    windows: list[WindowResult] = field(default_factory=list)
+    failures: list[AccountFailure] = field(default_factory=list)
+    skipped_accounts: list[str] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+    @property
+    def paid_requests(self) -> int:
+        return sum(window.paid_requests for window in self.windows)
+
+    @property
+    def rows_in_windows(self) -> int:
+        return sum(window.rows_in_window for window in self.windows)
+
+    @property
+    def no_data_notes(self) -> list[str]:
+        """One line per window the provider had no data for yet (its rows were kept)."""
+        return [note for window in self.windows if (note := window.no_data_note)]
+
+    def failure_summary(self, *, loaded_earlier: int = 0) -> str:
+        """The first line of a failed run's description: right for one, all, or some accounts.
+
+        Args:
+            loaded_earlier: Accounts an earlier attempt of the same run loaded (a retry
+                re-reads only the failed ones).
+        """
+        failed = {failure.account_id for failure in self.failures}
+        loaded = len({window.account_id for window in self.windows} - failed) + loaded_earlier
+        skipped = len(self.skipped_accounts)
+        total = len(failed) + loaded + skipped
+        if total == 1:
+            return "The account failed; nothing was loaded."
+        if len(failed) == total:
+            return f"All {total} accounts failed; nothing was loaded."
+        others = total - len(failed)
+        if loaded == others:
+            rest = "the other one was loaded" if others == 1 else f"the other {others} were loaded"
+        else:
+            rest = f"{loaded} loaded, {skipped} skipped (not active)"
+        return f"{len(failed)} of {total} accounts failed; {rest}."
+
+    @property
+    def rows_written(self) -> int:
+        return sum(window.load.rows_written for window in self.windows if window.load)
+
+    def account_outcomes(self, run_id: str) -> list[AccountRunOutcome]:
+        """One outcome per account: success with its rows and range, or the failure."""
+        outcomes: dict[str, AccountRunOutcome] = {}
+        for window in self.windows:
+            previous = outcomes.get(window.account_id)
+            load = window.load
+            outcomes[window.account_id] = AccountRunOutcome(
+                cloud_account_id=window.account_id,
+                tenant_id=window.tenant_id,
+                run_id=run_id,
+                status="success",
+                rows_written=(previous.rows_written if previous else 0)
+                + (load.rows_written if load else 0),
+                rows_in_window=(previous.rows_in_window if previous else 0) + window.rows_in_window,
+                paid_requests=(previous.paid_requests if previous else 0) + window.paid_requests,
+                range_start=min(window.window.start, previous.range_start)
+                if previous and previous.range_start
+                else window.window.start,
+                range_end=max(window.window.end, previous.range_end)
+                if previous and previous.range_end
+                else window.window.end,
+            )
+        for failure in self.failures:
+            outcomes[failure.account_id] = AccountRunOutcome(
+                cloud_account_id=failure.account_id,
+                tenant_id=failure.tenant_id,
+                run_id=run_id,
+                status="failed",
+                error=f"{failure.error_type}: {failure.message}",
+            )
+        return list(outcomes.values())
+
+    def load_totals(self) -> dict[str, int]:
+        totals = {"inserted": 0, "restated": 0, "removed": 0, "unchanged": 0}
+        for window in self.windows:
+            if window.load:
+                for name in totals:
+                    totals[name] += getattr(window.load, name)
+        return totals
+
+    @property
+    def estimated_days(self) -> int:
+        return sum(window.estimated_days for window in self.windows)
+
+    @property
+    def final_days(self) -> int:
+        return sum(window.final_days for window in self.windows)
+
+    def _loaded_rows(self) -> pd.DataFrame:
+        frames = [window.rows for window in self.windows if window.load and not window.rows.empty]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def cost_by_currency(self) -> dict[str, Decimal]:
+        """Unblended cost loaded, per currency, as exact decimals."""
+        totals: dict[str, Decimal] = {}
+        for window in self.windows:
+            if window.load is None or window.rows.empty:
+                continue
+            for currency, amount in window.rows.groupby("currency")["unblended_cost"].sum().items():
+                totals[str(currency)] = totals.get(str(currency), Decimal(0)) + Decimal(amount)
+        return totals
+
+    def top_services(self, limit: int = PREVIEW_ROWS) -> pd.DataFrame:
+        """The costliest services loaded, per account and currency."""
+        rows = self._loaded_rows()
+        if rows.empty:
+            return pd.DataFrame(
+                columns=["cloud_account_id", "service", "currency", "unblended_cost", "days"]
+            )
+        grouped = rows.groupby(["cloud_account_id", "service", "currency"], as_index=False).agg(
+            unblended_cost=("unblended_cost", "sum"), days=("date", "nunique")
+        )
+        grouped["_sort"] = grouped["unblended_cost"].map(float)
+        return grouped.sort_values("_sort", ascending=False).drop(columns="_sort").head(limit)
+
+
+def collect_costs(
+    account_ranges: Mapping[str, Sequence[DateRange]],
+    *,
+    connection: psycopg.Connection,
+    decrypt: Callable[[CloudAccount], Credentials],
+    collectors: Mapping[str, CostCollector],
+    run_id: str | None,
+) -> CollectionReport:
+    """Fetch and load every account's ranges; one account's failure does not stop the others.
+
+    Each range is one provider query (all its pages) and one window replacement.
+    """
+    started = time.monotonic()
+    report = CollectionReport()
+    accounts = get_accounts(connection, list(account_ranges))
+    lost: DatabaseConnectionLostError | None = None
+    for account in accounts:
+        if account.status != "active":
+            logger.warning("Skipping account %s: it is %s", account.id, account.status)
+            report.skipped_accounts.append(account.id)
+            continue
+        if lost is not None:
+            # Its rows could not be stored, and every Cost Explorer request is paid.
+            report.failures.append(
+                AccountFailure(
+                    account_id=account.id,
+                    tenant_id=account.tenant_id,
+                    error_type=type(lost).__name__,
+                    message="Not collected: the connection to PostgreSQL was lost earlier in "
+                    "this run, so nothing was requested from the provider. Re-run once the "
+                    "database is reachable.",
+                    permanent=False,
+                )
+            )
+            continue
+        try:
+            collector = collector_for(account.provider, collectors)
+            credentials = decrypt(account)
+            for window in account_ranges[account.id]:
+                report.windows.append(
+                    _collect_window(connection, collector, account, credentials, window, run_id)
+                )
+        except FinopsError as error:
+            logger.error("Account %s failed: %s", account.id, error)
+            report.failures.append(
+                AccountFailure(
+                    account_id=account.id,
+                    tenant_id=account.tenant_id,
+                    error_type=type(error).__name__,
+                    message=str(error),
+                    permanent=error.permanent,
+                )
+            )
+            if isinstance(error, DatabaseConnectionLostError):
+                lost = error
+    report.elapsed_seconds = time.monotonic() - started
+    return report
+
+
+def _collect_window(
+    connection: psycopg.Connection,
+    collector: CostCollector,
+    account: CloudAccount,
+    credentials: Credentials,
+    window: DateRange,
+    run_id: str | None,
+) -> WindowResult:
+    fetched = collector.fetch_daily_costs(account, credentials, window)
+    rows = normalise_cost_rows(
+        fetched.parsed.frame,
+        tenant_id=account.tenant_id,
+        cloud_account_id=account.id,
+        provider=account.provider,
+    )
+    load: WindowLoadStats | None = None
+    rows_kept = 0
+    if fetched.data_unavailable:
+        # A new account has no data yet: that is not "every day is empty", so keep the window,
+        # and report what it still holds rather than zero.
+        rows_kept = count_window_rows(
+            connection,
+            tenant_id=account.tenant_id,
+            cloud_account_id=account.id,
+            provider=account.provider,
+            start=window.start,
+            end_inclusive=window.end,
+        )
+        logger.info(
+            "No cost data available yet for account %s, %s; kept its %d rows",
+            account.id,
+            window,
+            rows_kept,
+        )
+    else:
+        check_rows_within_window(rows, window.start, window.end)
+        load = replace_cost_window(
+            connection,
+            rows,
+            tenant_id=account.tenant_id,
+            cloud_account_id=account.id,
+            provider=account.provider,
+            start=window.start,
+            end_inclusive=window.end,
+            run_id=run_id,
+        )
+        logger.info(
+            "Account %s %s: %d rows (%d new, %d restated, %d removed, %d unchanged), "
+            "%d paid requests",
+            account.id,
+            window,
+            load.rows_in_window,
+            load.inserted,
+            load.restated,
+            load.removed,
+            load.unchanged,
+            fetched.paid_requests,
+        )
+    return WindowResult(
+        account_id=account.id,
+        tenant_id=account.tenant_id,
+        window=window,
+        paid_requests=fetched.paid_requests,
+        estimated_days=len(fetched.estimated_days),
+        final_days=len(fetched.final_days),
+        load=load,
+        rows=rows,
+        rows_kept=rows_kept,
+    )

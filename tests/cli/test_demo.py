@@ -1,0 +1,155 @@
+"""`finops demo` end to end at a small size: real Postgres, real Dagster, the sandbox."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from finops_pipeline.cli.commands import main
+from finops_pipeline.db.urls import to_libpq_url
+from finops_pipeline.providers.aws.sandbox.catalogue import DEMO_TENANTS
+
+pytestmark = pytest.mark.integration
+
+DAYS = 6
+
+
+def run_demo(runner: CliRunner) -> str:
+    result = runner.invoke(main, ["demo", "--days", str(DAYS)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def statistic(output: str, pattern: str) -> int:
+    match = re.search(pattern, output)
+    assert match, output
+    return int(match.group(1).replace(",", ""))
+
+
+def snapshot(database_url: str) -> dict[tuple[str, str, str, str], tuple[str, bool]]:
+    with psycopg.connect(to_libpq_url(database_url)) as connection:
+        rows = connection.execute(
+            "SELECT cloud_account_id::text, date::text, service, usage_type, "
+            "unblended_cost::text, is_estimated FROM cost_data"
+        ).fetchall()
+    return {(a, d, s, u): (cost, estimated) for a, d, s, u, cost, estimated in rows}
+
+
+def test_demo_loads_and_a_rerun_restates_without_duplicating(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("FINOPS_HOME", str(tmp_path))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    for name in ("GENERATION", "AS_OF", "PAGE_SIZE", "THROTTLE_RATE", "LATENCY_MS"):
+        monkeypatch.delenv(f"FINOPS_SANDBOX_{name}", raising=False)
+    runner = CliRunner()
+
+    first = run_demo(runner)
+    # Our own lines come first; Dagster's telemetry banner never shows (the instance the demo
+    # creates states that telemetry is off).
+    assert first.startswith("Database: ")
+    assert "Telemetry" not in first and "usage statistics" not in first
+    instance_config = yaml.safe_load((tmp_path / "dagster" / "dagster.yaml").read_text())
+    assert instance_config == {"telemetry": {"enabled": False}}
+    # The closing lines say where to look next.
+    assert re.search(r"\n  \S*finops costs --tenant acme-retail +a tenant's costs", first)
+    assert re.search(r"\n  \S*finops ui +the Dagster UI", first)
+    rows = statistic(first, r"rows in cost_data\s+([\d,]+)")
+    assert rows > 0
+    assert statistic(first, r"rows this run\s+([\d,]+) new") == rows
+    assert statistic(first, r"paid CE requests\s+(\d+)") >= 4
+    for tenant in DEMO_TENANTS:
+        assert tenant.tenant_id in first
+    assert f"local key file {tmp_path / 'encryption.key'}" in first
+    before = snapshot(database_url)
+    assert len(before) == rows
+
+    second = run_demo(runner)
+    assert statistic(second, r"rows in cost_data\s+([\d,]+)") == rows
+    assert statistic(second, r"rows this run\s+([\d,]+) new") == 0
+    restated = statistic(second, r"rows this run\s+[\d,]+ new, ([\d,]+) restated")
+    assert restated > 0
+    after = snapshot(database_url)
+    assert after.keys() == before.keys()
+    changed = [key for key in before if before[key] != after[key]]
+    assert len(changed) == restated
+    # Only the still-settling (Estimated) days changed; older days are final.
+    assert all(before[key][1] for key in changed)
+    assert any(not estimated for _, estimated in before.values())
+    with psycopg.connect(to_libpq_url(database_url)) as connection:
+        accounts = connection.execute("SELECT count(*) FROM cloud_accounts").fetchone()
+        secrets = connection.execute(
+            "SELECT count(*) FROM cloud_accounts WHERE position('SBXK'::bytea in "
+            "credentials_encrypted) > 0"
+        ).fetchone()
+    assert accounts == (sum(len(t.accounts) for t in DEMO_TENANTS),)
+    assert secrets == (0,)  # the access key ids are encrypted too
+
+
+def test_demo_refuses_more_days_than_daily_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FINOPS_HOME", str(tmp_path))
+    result = CliRunner().invoke(main, ["demo", "--days", "500"])
+    assert result.exit_code == 1
+    assert "--days must be between 1 and" in result.output
+    assert not (tmp_path / "pgdata").exists()
+
+
+def test_ui_uses_the_demo_instance_and_a_workspace_that_works_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finops_pipeline.cli.demo import ensure_instance_config, ui_environment, ui_workspace
+
+    monkeypatch.setenv("FINOPS_HOME", str(tmp_path))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    env = ui_environment()
+    home = Path(env["DAGSTER_HOME"])
+    assert home == tmp_path / "dagster"
+    assert "ENCRYPTION_KEY" not in env  # runs read the local key file themselves
+    ensure_instance_config(home)
+    assert (home / "dagster.yaml").exists()
+    workspace = yaml.safe_load(ui_workspace(home).read_text())
+    assert workspace == {
+        "load_from": [
+            {
+                "python_module": {
+                    "module_name": "finops_pipeline.definitions",
+                    "attribute": "defs",
+                    "location_name": "finops_pipeline",
+                }
+            }
+        ]
+    }
+
+
+def test_instance_config_states_telemetry_and_leaves_a_users_file_alone(tmp_path: Path) -> None:
+    from finops_pipeline.cli.instance_config import INSTANCE_CONFIG_HEADER, write_instance_config
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    text = write_instance_config(fresh).read_text()
+    assert yaml.safe_load(text) == {"telemetry": {"enabled": False}}
+    assert "https://docs.dagster.io/about/telemetry" in text
+    assert write_instance_config(fresh).read_text() == text  # idempotent
+
+    # A file an older release wrote (our header, no telemetry key) gets the setting.
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "dagster.yaml").write_text(f"{INSTANCE_CONFIG_HEADER}\n# Runs ... folder.\n")
+    assert yaml.safe_load(write_instance_config(older).read_text()) == {
+        "telemetry": {"enabled": False}
+    }
+
+    # The user's own file is theirs.
+    users = tmp_path / "users"
+    users.mkdir()
+    own = "run_coordinator:\n  module: dagster.core.run_coordinator\n"
+    (users / "dagster.yaml").write_text(own)
+    assert write_instance_config(users).read_text() == own
