@@ -64,7 +64,7 @@ def cli_env(database_url: str, encryption_key: str, home: Path, **extra: str) ->
 
 def finops(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "finops_pipeline.cli.commands", *args],
+        [sys.executable, "-m", "finops_pipeline.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -1,6 +1,5 @@
 """The ``cost_data`` asset: daily cloud costs per account, loaded idempotently."""
 
-import os
 from typing import Any
 
 import dagster as dg
@@ -122,9 +121,7 @@ def _cost_data(
 
 # Transient failures (throttling, a dropped connection) retry with exponential backoff and
 # jitter; permanent ones raise Failure(allow_retries=False) above and are not retried.
-cost_data = dg.asset(retry_policy=retry_policy_from_env(os.environ), **_COST_DATA_ATTRIBUTES)(
-    _cost_data
-)
+cost_data = dg.asset(retry_policy=retry_policy_from_env(), **_COST_DATA_ATTRIBUTES)(_cost_data)
 
 #: The same asset without step retries, for `finops sync`: it retries the failed accounts
 #: itself, in new runs, with short waits and a line per retry. In-process execution has no

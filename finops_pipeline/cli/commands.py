@@ -236,7 +236,7 @@ def sync(
         validate_window(first, last)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    configured = SyncRetrySettings.from_env(os.environ)
+    configured = SyncRetrySettings.from_env()
     retry = SyncRetrySettings(
         max_retries=configured.max_retries if retries is None else retries,
         first_wait_seconds=configured.first_wait_seconds if retry_wait is None else retry_wait,
@@ -488,12 +488,10 @@ def accounts_list(output: str) -> None:
 
 
 def _endpoints() -> dict[str, str | None]:
-    from finops_pipeline.providers.aws.roles import sts_endpoint_from_environment
+    from finops_pipeline.config import FinopsConfig
 
-    return {
-        "ce_endpoint_url": os.environ.get("FINOPS_CE_ENDPOINT_URL", "").strip() or None,
-        "sts_endpoint_url": sts_endpoint_from_environment(),
-    }
+    config = FinopsConfig.from_env()
+    return {"ce_endpoint_url": config.ce_endpoint_url, "sts_endpoint_url": config.sts_endpoint_url}
 
 
 def _print_validation(report: Any, *, err: bool = False) -> None:
@@ -653,7 +651,7 @@ def demo(days: int) -> None:
         summary_lines,
     )
     from finops_pipeline.cli.runner import open_instance
-    from finops_pipeline.db.embedded import finops_home
+    from finops_pipeline.config import finops_home
     from finops_pipeline.db.urls import redact_url
     from finops_pipeline.resources import default_resources
 
@@ -767,7 +765,7 @@ def ui(host: str, port: int) -> None:
     Dagster's processes, and kept until they exit, so they only connect to it.
     """
     from finops_pipeline.cli.demo import ensure_instance_config, ui_environment, ui_workspace
-    from finops_pipeline.db.embedded import finops_home
+    from finops_pipeline.config import finops_home
     from finops_pipeline.db.engine import create_finops_engine
 
     env = ui_environment()
@@ -810,7 +808,3 @@ def _run_in_foreground(command: list[str], env: dict[str, str]) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-if __name__ == "__main__":
-    main()

@@ -21,9 +21,9 @@ import psycopg
 
 from finops_pipeline.cli.instance_config import write_instance_config
 from finops_pipeline.cli.runner import SyncResult, local_dagster_home, sync_accounts
+from finops_pipeline.config import finops_home
 from finops_pipeline.constants import CE_PRICE_PER_REQUEST_USD, PROVIDER_AWS
 from finops_pipeline.db.accounts import get_account, register_account
-from finops_pipeline.db.embedded import finops_home
 from finops_pipeline.errors import ConfigurationError, CredentialError
 from finops_pipeline.providers.aws.sandbox.catalogue import DEMO_TENANTS, SandboxTenant
 from finops_pipeline.providers.aws.sandbox.hook import (

@@ -71,7 +71,7 @@ def test_a_sync_killed_mid_run_is_marked_failed_by_the_next_one(
         [
             sys.executable,
             "-m",
-            "finops_pipeline.cli.commands",
+            "finops_pipeline.cli",
             "sync",
             "--account",
             killed_account,

@@ -358,7 +358,7 @@ def test_add_with_validate_interrupted_keeps_nothing(
     """Ctrl-C while validation waits on STS: the account must not stay behind."""
     user = create_user(moto_endpoint)
     command = [
-        sys.executable, "-m", "finops_pipeline.cli.commands",
+        sys.executable, "-m", "finops_pipeline.cli",
         "accounts", "add", "--tenant", "acme", "--name", "acme dev",
         "--account-number", "123456789012", "--access-key-id", user.access_key_id,
         "--endpoint-url", moto_endpoint, "--validate",

@@ -38,7 +38,7 @@ def moto_endpoint(moto_ce: StrictMotoCostExplorer) -> Iterator[str]:
 
 def finops(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "finops_pipeline.cli.commands", *args],
+        [sys.executable, "-m", "finops_pipeline.cli", *args],
         env=env,
         capture_output=True,
         text=True,

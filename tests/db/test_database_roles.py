@@ -51,7 +51,7 @@ def as_login(url: str, role: str, password: str) -> str:
 
 def finops(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "finops_pipeline.cli.commands", *args],
+        [sys.executable, "-m", "finops_pipeline.cli", *args],
         env=env,
         capture_output=True,
         text=True,

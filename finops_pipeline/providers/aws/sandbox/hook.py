@@ -36,7 +36,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSPreparedRequest, AWSRequest, AWSResponse
 from botocore.credentials import Credentials as BotocoreCredentials
 
-from finops_pipeline.db.embedded import finops_home
+from finops_pipeline.config import finops_home
 from finops_pipeline.providers.aws.sandbox.generator import DEFAULT_SEED, Pull, SandboxGenerator
 from finops_pipeline.providers.aws.sandbox.service import (
     DEFAULT_PAGE_SIZE,
