@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
-from finops_pipeline.db.last_sync import accounts_with_estimated_rows, schedule_accounts
+from finops_pipeline.db.sync_state import accounts_with_estimated_rows, schedule_accounts
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sensors.settings import COST_DATA_JOB_NAME, schedule_default_status
 from finops_pipeline.sync.run_tags import SYNC_DAILY, account_range_tags, daily_run_key

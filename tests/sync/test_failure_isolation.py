@@ -21,7 +21,7 @@ from finops_pipeline.assets import cost_data
 from finops_pipeline.cli.onboarding import add_account, decrypt_account_credentials
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.accounts import get_account, register_account
-from finops_pipeline.db.sync_runs import outcomes_for_run
+from finops_pipeline.db.sync_state import outcomes_for_run
 from finops_pipeline.db.tenants import ensure_tenant
 from finops_pipeline.resources import (
     AwsCostExplorerResource,

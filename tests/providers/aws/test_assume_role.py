@@ -23,7 +23,7 @@ from moto.core.exceptions import JsonRESTError
 from finops_pipeline.assets import cost_data
 from finops_pipeline.cli.onboarding import add_account, validate_account
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
-from finops_pipeline.db.sync_runs import outcomes_for_run
+from finops_pipeline.db.sync_state import outcomes_for_run
 from finops_pipeline.errors import ConfigurationError
 from finops_pipeline.providers.aws.client import client_config
 from finops_pipeline.providers.aws.paging import fetch_all_pages
