@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from finops_pipeline.errors import FinopsError, typed_error
+from finops_pipeline.providers import provider_names
 
 logger = logging.getLogger("finops_pipeline.cli.commands")
 
@@ -379,7 +380,12 @@ def accounts() -> None:
     help="The tenant the account belongs to (not blank, no surrounding spaces).",
 )
 @click.option("--name", required=True, help="A display name.")
-@click.option("--provider", default="aws", show_default=True, help="Only aws is supported.")
+@click.option(
+    "--provider",
+    default="aws",
+    show_default=True,
+    help=f"The cloud; registered: {', '.join(provider_names())}.",
+)
 @click.option("--account-number", required=True, help="The 12-digit AWS account number.")
 @click.option(
     "--access-key-id",

@@ -1,7 +1,8 @@
 """Serving the sandbox to the real boto3 ``ce`` client through botocore's event hooks.
 
-``build_cost_explorer_client`` attaches :class:`SandboxResponder` to clients whose endpoint is
-the reserved sandbox host. botocore still builds, serialises and signs every request exactly as
+The provider registry's AWS hook (``finops_pipeline.providers.aws.spec``), bound where the
+resources are, attaches :class:`SandboxResponder` to clients whose endpoint is the reserved
+sandbox host; the production client never imports this module. botocore still builds, serialises and signs every request exactly as
 for AWS; the ``before-send`` event then hands the prepared HTTP request to the responder, which
 answers with an HTTP response in Cost Explorer's JSON, errors included (a 400
 ``LimitExceededException`` goes through botocore's own retry logic). Paging, parsing and loading
