@@ -37,7 +37,7 @@ def _parse_day(value: str, flag: str) -> dt.date:
 def _error_line(error: BaseException) -> str:
     """One line for any error: typed errors as they are, AWS SDK, database and network errors
     translated; the secrets the process knows are masked."""
-    from finops_pipeline.security.credentials import GLOBAL_REDACTOR
+    from finops_pipeline.security.redaction import GLOBAL_REDACTOR
 
     typed = typed_error(error)
     if typed is None:
@@ -72,7 +72,7 @@ def main(verbose: bool) -> None:
     Reads DATABASE_URL (unset: the embedded PostgreSQL under FINOPS_HOME) and ENCRYPTION_KEY.
     """
     from finops_pipeline.providers.aws.client import quiet_aws_sdk_loggers
-    from finops_pipeline.security.credentials import install_redaction
+    from finops_pipeline.security.redaction import install_redaction
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -340,7 +340,8 @@ def _database() -> Iterator[Any]:
 
 
 def _read_secret(secret_stdin: bool) -> Any:
-    from finops_pipeline.security.credentials import Secret, register_secrets
+    from finops_pipeline.security.credentials import Secret
+    from finops_pipeline.security.redaction import register_secrets
 
     if secret_stdin:
         value = sys.stdin.readline().strip()

@@ -12,10 +12,9 @@ from finops_pipeline.security.credentials import (
     AwsRoleCredentials,
     Credentials,
     deserialize_credentials,
-    install_redaction,
-    register_secrets,
 )
 from finops_pipeline.security.keys import load_key_ring
+from finops_pipeline.security.redaction import install_redaction, register_secrets
 
 
 class CredentialDecryptor(dg.ConfigurableResource):

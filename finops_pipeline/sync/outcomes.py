@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from finops_pipeline.security.credentials import GLOBAL_REDACTOR
+from finops_pipeline.security.redaction import GLOBAL_REDACTOR
 from finops_pipeline.sync.ranges import DateRange
 
 

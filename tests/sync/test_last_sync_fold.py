@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from finops_pipeline.security.credentials import register_secrets
+from finops_pipeline.security.redaction import register_secrets
 from finops_pipeline.sync.account_partitions import plan_partition_changes
 from finops_pipeline.sync.outcomes import (
     MAX_ERROR_CHARS,

@@ -42,8 +42,8 @@ from finops_pipeline.security.credentials import (
     AwsRoleCredentials,
     Credentials,
     Secret,
-    register_secrets,
 )
+from finops_pipeline.security.redaction import register_secrets
 
 logger = logging.getLogger(__name__)
 
