@@ -33,8 +33,8 @@ from finops_pipeline.providers.aws.sandbox.hook import (
     sandbox_credentials,
 )
 from finops_pipeline.providers.aws.sandbox.service import history_start
-from finops_pipeline.security.ciphertext import CURRENT_KEY_ENV, KeyRing, decrypt, encrypt
-from finops_pipeline.security.credentials import serialize_credentials
+from finops_pipeline.security.ciphertext import CURRENT_KEY_ENV, KeyRing, encrypt
+from finops_pipeline.security.credentials import open_credentials, serialize_credentials
 from finops_pipeline.security.keys import ensure_local_key, load_key_ring
 
 DEFAULT_DAYS = 90
@@ -169,7 +169,7 @@ def ensure_demo_accounts(
                     "database (FINOPS_HOME or DATABASE_URL) for the demo."
                 )
             try:
-                decrypt(account.credentials_encrypted, ring, account.encryption_context)
+                open_credentials(account, ring)
             except CredentialError:
                 blob = encrypt(serialize_credentials(credentials), ring, account.encryption_context)
                 with connection.transaction(), connection.cursor() as cursor:

@@ -20,13 +20,13 @@ from finops_pipeline.errors import ConfigurationError, FinopsError, UnsupportedP
 from finops_pipeline.providers import provider_spec
 from finops_pipeline.providers.aws.roles import PipelinePrincipal, role_account_id
 from finops_pipeline.providers.aws.validation import ValidationReport, validate_aws_account
-from finops_pipeline.security.ciphertext import KeyRing, decrypt
+from finops_pipeline.security.ciphertext import KeyRing
 from finops_pipeline.security.credentials import (
     AwsAccessKeyCredentials,
     AwsRoleCredentials,
     Credentials,
     Secret,
-    deserialize_credentials,
+    open_credentials,
 )
 
 logger = logging.getLogger(__name__)
@@ -237,13 +237,6 @@ def remove_account(
     return RemovedAccount(account_id, cost_rows, sync_rows)
 
 
-def decrypt_account_credentials(account: CloudAccount, ring: KeyRing) -> Credentials:
-    """Decrypt an account's credentials (typed ``CredentialError`` on any mismatch)."""
-    return deserialize_credentials(
-        decrypt(account.credentials_encrypted, ring, account.encryption_context)
-    )
-
-
 def validate_account(
     connection: psycopg.Connection,
     ring: KeyRing,
@@ -270,7 +263,7 @@ def validate_account(
         report.add("provider", False, f"no validation for provider {account.provider!r} yet")
         return report
     try:
-        credentials = decrypt_account_credentials(account, ring)
+        credentials = open_credentials(account, ring)
     except FinopsError as error:
         report = ValidationReport(account_id=account.id)
         report.add("decrypt", False, f"{type(error).__name__}: {error}")

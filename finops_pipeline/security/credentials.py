@@ -9,10 +9,11 @@ from __future__ import annotations
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn, Protocol
 
 from finops_pipeline.errors import CredentialError
-from finops_pipeline.security.redaction import MASK
+from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing, decrypt
+from finops_pipeline.security.redaction import MASK, register_secrets
 
 __all__ = [
     "AwsAccessKeyCredentials",
@@ -21,6 +22,7 @@ __all__ = [
     "Secret",
     "credential_kind",
     "deserialize_credentials",
+    "open_credentials",
     "serialize_credentials",
 ]
 
@@ -302,3 +304,30 @@ def deserialize_credentials(data: bytes | bytearray | memoryview) -> Credentials
         role_arn=str(_field(payload, "role_arn")),
         external_id=Secret(str(_field(payload, "external_id"))),
     )
+
+
+class SealedCredentials(Protocol):
+    """A stored account's encrypted credentials and what they are bound to."""
+
+    credentials_encrypted: bytes
+
+    @property
+    def encryption_context(self) -> EncryptionContext: ...
+
+
+def open_credentials(account: SealedCredentials, key_ring: KeyRing) -> Credentials:
+    """Decrypt and deserialise an account's credentials; their secrets join the log redaction.
+
+    Raises:
+        CredentialError: Wrong key, tampered or misbound ciphertext, or a malformed payload.
+    """
+    credentials = deserialize_credentials(
+        decrypt(account.credentials_encrypted, key_ring, account.encryption_context)
+    )
+    if isinstance(credentials, AwsAccessKeyCredentials):
+        register_secrets(credentials.secret_access_key)
+        if credentials.session_token is not None:
+            register_secrets(credentials.session_token)
+    else:
+        register_secrets(credentials.external_id)
+    return credentials

@@ -393,6 +393,7 @@ def test_module_exports() -> None:
         "Secret": Secret,
         "credential_kind": credential_kind,
         "deserialize_credentials": deserialize_credentials,
+        "open_credentials": credentials_module.open_credentials,
         "serialize_credentials": serialize_credentials,
     }
     namespace = {}
