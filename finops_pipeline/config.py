@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from finops_pipeline.constants import CE_MAX_ATTEMPTS
 from finops_pipeline.errors import ConfigurationError
+from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS
 
 ENV_HOME = "FINOPS_HOME"
 ENV_SCHEDULE_HOUR = "FINOPS_SCHEDULE_HOUR_UTC"

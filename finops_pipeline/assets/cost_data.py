@@ -4,10 +4,10 @@ from typing import Any
 
 import dagster as dg
 
-from finops_pipeline.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.db.sync_state import outcomes_for_run, record_outcomes
 from finops_pipeline.errors import FinopsError
 from finops_pipeline.partitions import account_daily_partitions
+from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.resources.aws import AwsCostExplorerResource
 from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.postgres import PostgresResource

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from finops_pipeline.constants import DEMO_DEFAULT_DAYS
 from finops_pipeline.errors import FinopsError, typed_error
 from finops_pipeline.providers import provider_names
 
@@ -635,7 +636,7 @@ def keys_rotate(batch_size: int, dry_run: bool, output: str) -> None:
 @click.option(
     "--days",
     type=int,
-    default=90,
+    default=DEMO_DEFAULT_DAYS,
     show_default=True,
     help="Days of history to backfill, ending yesterday (UTC).",
 )

@@ -22,9 +22,10 @@ import psycopg
 from finops_pipeline.cli.instance_config import write_instance_config
 from finops_pipeline.cli.runner import SyncResult, local_dagster_home, sync_accounts
 from finops_pipeline.config import finops_home
-from finops_pipeline.constants import CE_PRICE_PER_REQUEST_USD, PROVIDER_AWS
+from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.db.accounts import get_account, register_account
 from finops_pipeline.errors import ConfigurationError, CredentialError
+from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.providers.aws.sandbox.catalogue import DEMO_TENANTS, SandboxTenant
 from finops_pipeline.providers.aws.sandbox.hook import (
     SANDBOX_ENDPOINT_URL,
@@ -37,7 +38,6 @@ from finops_pipeline.security.ciphertext import CURRENT_KEY_ENV, KeyRing, encryp
 from finops_pipeline.security.credentials import open_credentials, serialize_credentials
 from finops_pipeline.security.keys import ensure_local_key, load_key_ring
 
-DEFAULT_DAYS = 90
 TOP_SERVICES = 3
 # The demo prints its own progress; Dagster's console logger would print every step event.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

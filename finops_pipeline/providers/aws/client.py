@@ -9,7 +9,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
-from finops_pipeline.constants import CE_MAX_ATTEMPTS, CE_REGION
+from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS, CE_REGION
 from finops_pipeline.providers.base import ClientHook
 from finops_pipeline.security.credentials import AwsAccessKeyCredentials
 

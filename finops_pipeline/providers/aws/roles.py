@@ -27,7 +27,6 @@ from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from finops_pipeline.config import ENV_STS_ENDPOINT_URL, FinopsConfig
-from finops_pipeline.constants import CE_REGION
 from finops_pipeline.errors import (
     ConfigurationError,
     CredentialError,
@@ -36,6 +35,7 @@ from finops_pipeline.errors import (
     ProviderThrottledError,
 )
 from finops_pipeline.providers.aws.client import quiet_aws_sdk_loggers, static_session
+from finops_pipeline.providers.aws.constants import CE_REGION
 from finops_pipeline.providers.aws.paging import EXPIRED_TOKEN_CODES
 from finops_pipeline.security.credentials import (
     AwsAccessKeyCredentials,

@@ -18,9 +18,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from finops_pipeline.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.errors import FinopsError, ProviderAccessDeniedError, typed_error
 from finops_pipeline.providers.aws.client import client_config, cost_explorer_client
+from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.providers.aws.paging import translate_client_error
 from finops_pipeline.providers.aws.roles import (
     STS_ENDPOINT_ENV,

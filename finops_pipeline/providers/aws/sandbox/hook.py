@@ -222,22 +222,6 @@ def reset_request_counts() -> None:
         _attempts = 0
 
 
-def read_request_log(path: Path) -> RequestCounts:
-    """Counters summed over every process that logged to ``path``."""
-    counts = RequestCounts()
-    if not path.exists():
-        return counts
-    with path.open() as handle:
-        for line in handle:
-            record = json.loads(line)
-            outcome = record["outcome"]
-            setattr(counts, outcome, getattr(counts, outcome) + 1)
-            if outcome == "paid":
-                account = record["account"]
-                counts.by_account[account] = counts.by_account.get(account, 0) + 1
-    return counts
-
-
 # --- the botocore side ------------------------------------------------------------------
 
 
