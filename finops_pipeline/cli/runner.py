@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
-from dagster._utils.error import SerializableErrorInfo
 
 from finops_pipeline.assets.cost_data import RETRYABLE_ACCOUNTS_KEY, cost_data_without_step_retries
 from finops_pipeline.cli.abandoned_runs import AbandonedRun, fail_abandoned_runs, process_tags
 from finops_pipeline.cli.instance_config import write_instance_config
 from finops_pipeline.config import finops_home
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
+from finops_pipeline.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    SerializableErrorInfo,
+)
 from finops_pipeline.db.sync_state import outcomes_for_run
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sync.finished_runs import record_run_last_sync

@@ -4,12 +4,12 @@ back which accounts and days a finished run covered."""
 from __future__ import annotations
 
 import dagster as dg
-from dagster._core.storage.tags import (
+
+from finops_pipeline.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     PARTITION_NAME_TAG,
 )
-
 from finops_pipeline.partitions import cloud_account_partitions
 from finops_pipeline.sync.ranges import DateRange, account_date_key, split_partition_key
 
