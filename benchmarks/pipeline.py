@@ -13,9 +13,10 @@ import dagster as dg
 from benchmarks.common import Table
 from finops_pipeline.cli.demo import QUIET_RUN_CONFIG
 from finops_pipeline.cli.runner import sync_accounts
-from finops_pipeline.constants import CE_PRICE_PER_REQUEST_USD, PROVIDER_AWS
+from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.db.accounts import get_account, register_account
 from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
+from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.providers.aws.request import build_daily_cost_request
 from finops_pipeline.providers.aws.sandbox import (
     SANDBOX_ENDPOINT_URL,

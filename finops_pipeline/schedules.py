@@ -1,12 +1,11 @@
 """The daily, restatement-aware schedule: one range run per active account."""
 
 import datetime as dt
-import os
 
 import dagster as dg
 
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
-from finops_pipeline.db.last_sync import accounts_with_estimated_rows, schedule_accounts
+from finops_pipeline.db.sync_state import accounts_with_estimated_rows, schedule_accounts
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sensors.settings import COST_DATA_JOB_NAME, schedule_default_status
 from finops_pipeline.sync.run_tags import SYNC_DAILY, account_range_tags, daily_run_key
@@ -61,7 +60,7 @@ def daily_cost_sync_requests(
 @dg.schedule(
     name="daily_cost_sync",
     job_name=COST_DATA_JOB_NAME,
-    cron_schedule=f"0 {SyncPolicy.from_env(os.environ).schedule_hour_utc} * * *",
+    cron_schedule=f"0 {SyncPolicy.from_env().schedule_hour_utc} * * *",
     execution_timezone="UTC",
     default_status=schedule_default_status(),
     description=(
@@ -76,9 +75,7 @@ def daily_cost_sync(
     """The tick's day is its scheduled time in UTC, so a late tick reads the right days."""
     scheduled = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
     today = scheduled.astimezone(dt.UTC).date()
-    requests = daily_cost_sync_requests(
-        today, SyncPolicy.from_env(os.environ), postgres, context.instance
-    )
+    requests = daily_cost_sync_requests(today, SyncPolicy.from_env(), postgres, context.instance)
     if not requests:
         return dg.SkipReason("No active accounts with partitions yet")
     return requests

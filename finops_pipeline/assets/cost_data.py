@@ -1,18 +1,18 @@
 """The ``cost_data`` asset: daily cloud costs per account, loaded idempotently."""
 
-import os
 from typing import Any
 
 import dagster as dg
 
-from finops_pipeline.constants import CE_PRICE_PER_REQUEST_USD
-from finops_pipeline.db.sync_runs import outcomes_for_run, record_outcomes
+from finops_pipeline.db.sync_state import outcomes_for_run, record_outcomes
 from finops_pipeline.errors import FinopsError
 from finops_pipeline.partitions import account_daily_partitions
+from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.resources.aws import AwsCostExplorerResource
 from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sync.collection import CollectionReport, collect_costs
+from finops_pipeline.sync.outcomes import SyncStatus
 from finops_pipeline.sync.ranges import ranges_by_account
 from finops_pipeline.sync.retries import retry_policy_from_env
 
@@ -80,7 +80,7 @@ def _cost_data(
             loaded = {
                 outcome.cloud_account_id
                 for outcome in outcomes_for_run(connection, context.run.run_id)
-                if outcome.status == "success"
+                if outcome.status == SyncStatus.SUCCESS
             }
         account_ranges = {a: r for a, r in account_ranges.items() if a not in loaded}
     context.log.info(
@@ -122,9 +122,7 @@ def _cost_data(
 
 # Transient failures (throttling, a dropped connection) retry with exponential backoff and
 # jitter; permanent ones raise Failure(allow_retries=False) above and are not retried.
-cost_data = dg.asset(retry_policy=retry_policy_from_env(os.environ), **_COST_DATA_ATTRIBUTES)(
-    _cost_data
-)
+cost_data = dg.asset(retry_policy=retry_policy_from_env(), **_COST_DATA_ATTRIBUTES)(_cost_data)
 
 #: The same asset without step retries, for `finops sync`: it retries the failed accounts
 #: itself, in new runs, with short waits and a line per retry. In-process execution has no

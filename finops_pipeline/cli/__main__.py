@@ -1,5 +1,6 @@
-"""``python -m finops_pipeline.cli``: the same as the ``finops`` command."""
+"""``python -m finops_pipeline.cli``: the ``finops`` command without its console script."""
 
-from finops_pipeline.cli import main
+from finops_pipeline.cli.commands import main
 
-main()
+if __name__ == "__main__":
+    main()

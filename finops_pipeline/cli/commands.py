@@ -16,7 +16,9 @@ from typing import Any
 
 import click
 
+from finops_pipeline.constants import DEMO_DEFAULT_DAYS
 from finops_pipeline.errors import FinopsError, typed_error
+from finops_pipeline.providers import provider_names
 
 logger = logging.getLogger("finops_pipeline.cli")
 
@@ -36,7 +38,7 @@ def _parse_day(value: str, flag: str) -> dt.date:
 def _error_line(error: BaseException) -> str:
     """One line for any error: typed errors as they are, AWS SDK, database and network errors
     translated; the secrets the process knows are masked."""
-    from finops_pipeline.security.credentials import GLOBAL_REDACTOR
+    from finops_pipeline.security.redaction import GLOBAL_REDACTOR
 
     typed = typed_error(error)
     if typed is None:
@@ -71,7 +73,7 @@ def main(verbose: bool) -> None:
     Reads DATABASE_URL (unset: the embedded PostgreSQL under FINOPS_HOME) and ENCRYPTION_KEY.
     """
     from finops_pipeline.providers.aws.client import quiet_aws_sdk_loggers
-    from finops_pipeline.security.credentials import install_redaction
+    from finops_pipeline.security.redaction import install_redaction
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -236,7 +238,7 @@ def sync(
         validate_window(first, last)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    configured = SyncRetrySettings.from_env(os.environ)
+    configured = SyncRetrySettings.from_env()
     retry = SyncRetrySettings(
         max_retries=configured.max_retries if retries is None else retries,
         first_wait_seconds=configured.first_wait_seconds if retry_wait is None else retry_wait,
@@ -339,7 +341,8 @@ def _database() -> Iterator[Any]:
 
 
 def _read_secret(secret_stdin: bool) -> Any:
-    from finops_pipeline.security.credentials import Secret, register_secrets
+    from finops_pipeline.security.credentials import Secret
+    from finops_pipeline.security.redaction import register_secrets
 
     if secret_stdin:
         value = sys.stdin.readline().strip()
@@ -379,7 +382,12 @@ def accounts() -> None:
     help="The tenant the account belongs to (not blank, no surrounding spaces).",
 )
 @click.option("--name", required=True, help="A display name.")
-@click.option("--provider", default="aws", show_default=True, help="Only aws is supported.")
+@click.option(
+    "--provider",
+    default="aws",
+    show_default=True,
+    help=f"The cloud; registered: {', '.join(provider_names())}.",
+)
 @click.option("--account-number", required=True, help="The 12-digit AWS account number.")
 @click.option(
     "--access-key-id",
@@ -488,12 +496,10 @@ def accounts_list(output: str) -> None:
 
 
 def _endpoints() -> dict[str, str | None]:
-    from finops_pipeline.providers.aws.roles import sts_endpoint_from_environment
+    from finops_pipeline.config import FinopsConfig
 
-    return {
-        "ce_endpoint_url": os.environ.get("FINOPS_CE_ENDPOINT_URL", "").strip() or None,
-        "sts_endpoint_url": sts_endpoint_from_environment(),
-    }
+    config = FinopsConfig.from_env()
+    return {"ce_endpoint_url": config.ce_endpoint_url, "sts_endpoint_url": config.sts_endpoint_url}
 
 
 def _print_validation(report: Any, *, err: bool = False) -> None:
@@ -678,7 +684,7 @@ def export_focus_command(
 @click.option(
     "--days",
     type=int,
-    default=90,
+    default=DEMO_DEFAULT_DAYS,
     show_default=True,
     help="Days of history to backfill, ending yesterday (UTC).",
 )
@@ -701,7 +707,7 @@ def demo(days: int) -> None:
         summary_lines,
     )
     from finops_pipeline.cli.runner import open_instance
-    from finops_pipeline.db.embedded import finops_home
+    from finops_pipeline.config import finops_home
     from finops_pipeline.db.urls import redact_url
     from finops_pipeline.resources import default_resources
 
@@ -815,7 +821,7 @@ def ui(host: str, port: int) -> None:
     Dagster's processes, and kept until they exit, so they only connect to it.
     """
     from finops_pipeline.cli.demo import ensure_instance_config, ui_environment, ui_workspace
-    from finops_pipeline.db.embedded import finops_home
+    from finops_pipeline.config import finops_home
     from finops_pipeline.db.engine import create_finops_engine
 
     env = ui_environment()

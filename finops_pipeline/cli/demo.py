@@ -21,10 +21,11 @@ import psycopg
 
 from finops_pipeline.cli.instance_config import write_instance_config
 from finops_pipeline.cli.runner import SyncResult, local_dagster_home, sync_accounts
-from finops_pipeline.constants import CE_PRICE_PER_REQUEST_USD, PROVIDER_AWS
+from finops_pipeline.config import finops_home
+from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.db.accounts import get_account, register_account
-from finops_pipeline.db.embedded import finops_home
 from finops_pipeline.errors import ConfigurationError, CredentialError
+from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.providers.aws.sandbox.catalogue import DEMO_TENANTS, SandboxTenant
 from finops_pipeline.providers.aws.sandbox.hook import (
     SANDBOX_ENDPOINT_URL,
@@ -33,11 +34,10 @@ from finops_pipeline.providers.aws.sandbox.hook import (
     sandbox_credentials,
 )
 from finops_pipeline.providers.aws.sandbox.service import history_start
-from finops_pipeline.security.ciphertext import CURRENT_KEY_ENV, KeyRing, decrypt, encrypt
-from finops_pipeline.security.credentials import serialize_credentials
+from finops_pipeline.security.ciphertext import CURRENT_KEY_ENV, KeyRing, encrypt
+from finops_pipeline.security.credentials import open_credentials, serialize_credentials
 from finops_pipeline.security.keys import ensure_local_key, load_key_ring
 
-DEFAULT_DAYS = 90
 TOP_SERVICES = 3
 # The demo prints its own progress; Dagster's console logger would print every step event.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -169,7 +169,7 @@ def ensure_demo_accounts(
                     "database (FINOPS_HOME or DATABASE_URL) for the demo."
                 )
             try:
-                decrypt(account.credentials_encrypted, ring, account.encryption_context)
+                open_credentials(account, ring)
             except CredentialError:
                 blob = encrypt(serialize_credentials(credentials), ring, account.encryption_context)
                 with connection.transaction(), connection.cursor() as cursor:

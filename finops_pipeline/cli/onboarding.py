@@ -14,19 +14,19 @@ from typing import Any
 
 import psycopg
 
-from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.db.accounts import CloudAccount, get_account, list_accounts, register_account
 from finops_pipeline.db.tenants import check_tenant_id, ensure_tenant
 from finops_pipeline.errors import ConfigurationError, FinopsError, UnsupportedProviderError
+from finops_pipeline.providers import provider_spec
 from finops_pipeline.providers.aws.roles import PipelinePrincipal, role_account_id
 from finops_pipeline.providers.aws.validation import ValidationReport, validate_aws_account
-from finops_pipeline.security.ciphertext import KeyRing, decrypt
+from finops_pipeline.security.ciphertext import KeyRing
 from finops_pipeline.security.credentials import (
     AwsAccessKeyCredentials,
     AwsRoleCredentials,
     Credentials,
     Secret,
-    deserialize_credentials,
+    open_credentials,
 )
 
 logger = logging.getLogger(__name__)
@@ -118,11 +118,7 @@ def add_account(
         UnsupportedProviderError: The provider has no collector.
         ConfigurationError: Bad input, or the account is already registered for the tenant.
     """
-    if provider != PROVIDER_AWS:
-        raise UnsupportedProviderError(
-            f"Provider {provider!r} has no cost collector yet; only {PROVIDER_AWS!r} accounts "
-            "can be onboarded."
-        )
+    provider_spec(provider)  # an unregistered provider is refused before anything is written
     check_tenant_id(tenant_id)
     if not name or not name.strip():
         raise ConfigurationError("The account name is empty; pass --name.")
@@ -241,13 +237,6 @@ def remove_account(
     return RemovedAccount(account_id, cost_rows, sync_rows)
 
 
-def decrypt_account_credentials(account: CloudAccount, ring: KeyRing) -> Credentials:
-    """Decrypt an account's credentials (typed ``CredentialError`` on any mismatch)."""
-    return deserialize_credentials(
-        decrypt(account.credentials_encrypted, ring, account.encryption_context)
-    )
-
-
 def validate_account(
     connection: psycopg.Connection,
     ring: KeyRing,
@@ -267,12 +256,14 @@ def validate_account(
         AccountNotFoundError: No such account.
     """
     account = get_account(connection, account_id)
-    if account.provider != PROVIDER_AWS:
+    try:
+        spec = provider_spec(account.provider)
+    except UnsupportedProviderError:
         report = ValidationReport(account_id=account.id)
         report.add("provider", False, f"no validation for provider {account.provider!r} yet")
         return report
     try:
-        credentials = decrypt_account_credentials(account, ring)
+        credentials = open_credentials(account, ring)
     except FinopsError as error:
         report = ValidationReport(account_id=account.id)
         report.add("decrypt", False, f"{type(error).__name__}: {error}")
@@ -285,6 +276,7 @@ def validate_account(
         ce_endpoint_url=account.endpoint_url or ce_endpoint_url,
         sts_endpoint_url=sts_endpoint_url,
         today=today,
+        client_hook=spec.client_hook,
     )
     if report.unsafe_trust_policy and account.status != "disabled":
         set_status(connection, account.id, "disabled")

@@ -13,21 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
-from dagster._utils.error import SerializableErrorInfo
 
 from finops_pipeline.assets.cost_data import RETRYABLE_ACCOUNTS_KEY, cost_data_without_step_retries
 from finops_pipeline.cli.abandoned_runs import AbandonedRun, fail_abandoned_runs, process_tags
 from finops_pipeline.cli.instance_config import write_instance_config
+from finops_pipeline.config import finops_home
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
-from finops_pipeline.db.embedded import finops_home
-from finops_pipeline.db.sync_runs import outcomes_for_run
+from finops_pipeline.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    SerializableErrorInfo,
+)
+from finops_pipeline.db.sync_state import outcomes_for_run
 from finops_pipeline.resources.postgres import PostgresResource
-from finops_pipeline.sensors.last_sync import record_run_last_sync
-from finops_pipeline.sync.outcomes import sanitise_error
+from finops_pipeline.sync.finished_runs import record_run_last_sync
+from finops_pipeline.sync.outcomes import SyncStatus, sanitise_error
 from finops_pipeline.sync.ranges import account_date_key
 from finops_pipeline.sync.retries import SyncRetrySettings
 from finops_pipeline.sync.windows import daily_history_start
@@ -187,7 +187,7 @@ def sync_accounts(
     each retry before its wait. The result covers every attempt. Runs a killed ``finops``
     process left unfinished on this host are marked failed first.
     """
-    retry = retry or SyncRetrySettings.from_env(os.environ)
+    retry = retry or SyncRetrySettings.from_env()
     summary = SyncResult(
         success=True, run_id="", accounts=sorted(set(account_ids)), start=start, end=end
     )
@@ -296,7 +296,7 @@ def _run_block(
         outcome = outcomes.get(account)
         if outcome is None:  # not active: the asset skipped it
             results.append(AccountSyncResult(account, SKIPPED, attempt, result.run_id))
-        elif outcome.status == "success":
+        elif outcome.status == SyncStatus.SUCCESS:
             results.append(
                 AccountSyncResult(
                     account,

@@ -59,16 +59,13 @@ from urllib.parse import quote
 
 import psutil
 
+from finops_pipeline.config import finops_home, running_as_root
 from finops_pipeline.errors import EmbeddedPostgresError, EmbeddedServerInUseError
 
 logger = logging.getLogger(__name__)
 
 #: Data folder name inside ``FINOPS_HOME``.
 PGDATA_DIRNAME = "pgdata"
-
-#: Default home for root. Its parents (``/var``, ``/var/lib``) are 0755 on every mainstream
-#: distribution, so pgserver's chmod of the data folder's parents changes nothing.
-ROOT_DEFAULT_HOME = Path("/var/lib/finops")
 
 _LOCK_FILENAME = ".pgserver.lock"
 _USERS_FILENAME = ".finops_users.json"
@@ -84,34 +81,6 @@ _SOCKET_NAME = ".s.PGSQL.5432"
 
 # The bits pgserver's ensure_prefix_permissions() adds to every parent folder.
 _PGSERVER_PREFIX_BITS = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
-
-
-def _is_root() -> bool:
-    """Return True when the process runs with effective uid 0."""
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def finops_home(environ: Mapping[str, str] | None = None) -> Path:
-    """Return the folder that holds the embedded server's data and lock file.
-
-    ``FINOPS_HOME`` wins when set. Otherwise a normal user gets ``~/.finops``. Root gets
-    ``/var/lib/finops`` instead of ``/root/.finops``: pgserver, run as root, makes every
-    parent of its data folder group/world readable and traversable, which would silently open
-    up ``/root`` (0700 -> 0755). ``/var`` and ``/var/lib`` are already 0755, so nothing changes.
-
-    Args:
-        environ: Environment to read; defaults to ``os.environ``.
-
-    Returns:
-        An absolute path; the folder may not exist yet.
-    """
-    env = os.environ if environ is None else environ
-    configured = env.get("FINOPS_HOME", "").strip()
-    if configured:
-        return Path(configured).expanduser().absolute()
-    if _is_root():
-        return ROOT_DEFAULT_HOME
-    return Path.home() / ".finops"
 
 
 def _parents(path: Path) -> list[Path]:
@@ -485,7 +454,7 @@ def embedded_database_url(home: Path | None = None) -> str:
                 return socket_url(postmaster.socket_dir)
 
         # Check before creating anything, so a refusal leaves the file system untouched.
-        if _is_root():
+        if running_as_root():
             _check_root_safety(pgdata)
 
         _make_dirs(home)

@@ -78,14 +78,6 @@ def ensure_tenant(connection: psycopg.Connection, tenant_id: str) -> str:
     return str(row[0])
 
 
-def tenant_external_id(connection: psycopg.Connection, tenant_id: str) -> str | None:
-    """The tenant's external id, or None if the tenant has none yet."""
-    row = connection.execute(
-        "SELECT external_id FROM tenants WHERE tenant_id = %s", (tenant_id,)
-    ).fetchone()
-    return None if row is None else str(row[0])
-
-
 @contextmanager
 def tenant_transaction(connection: psycopg.Connection, tenant_id: str) -> Iterator[None]:
     """A transaction in which Row-Level Security shows only ``tenant_id``'s rows.

@@ -7,9 +7,9 @@ plug in by implementing :class:`CostCollector` and registering under their provi
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.errors import UnsupportedProviderError
@@ -38,6 +38,26 @@ class FetchedCosts:
         return sorted(
             day for day, estimated in self.parsed.estimated_by_day.items() if not estimated
         )
+
+
+#: Called with every new SDK client and its endpoint, before first use. The sandbox hooks in
+#: here, where resources are bound, so the production clients never import it.
+ClientHook = Callable[[Any, str | None], None]
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """Everything the pipeline needs to know about one cloud, registered once.
+
+    Attributes:
+        name: The provider name stored in ``cloud_accounts.provider``.
+        credential_kinds: The ``credential_kind`` values its accounts may store.
+        client_hook: Attached to every SDK client the provider builds (the sandbox).
+    """
+
+    name: str
+    credential_kinds: tuple[str, ...]
+    client_hook: ClientHook | None = None
 
 
 class CostCollector(Protocol):

@@ -7,9 +7,11 @@ from typing import Any, Literal
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from finops_pipeline.constants import CE_MAX_ATTEMPTS, PROVIDER_AWS
+from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.db.accounts import CloudAccount
+from finops_pipeline.providers import provider_spec
 from finops_pipeline.providers.aws.client import client_config, cost_explorer_client
+from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS
 from finops_pipeline.providers.aws.paging import fetch_all_pages
 from finops_pipeline.providers.aws.parsing import parse_cost_pages
 from finops_pipeline.providers.aws.request import build_daily_cost_request
@@ -111,6 +113,8 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
             session.session,
             endpoint_url=account.endpoint_url or self.endpoint_url,
             config=client_config(max_attempts=self.max_attempts, retry_mode=self.retry_mode),
+            # Sandbox accounts are answered in-process: the registry's hook, bound here.
+            client_hook=provider_spec(self.provider).client_hook,
         )
 
     def fetch_daily_costs(

@@ -6,16 +6,13 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from finops_pipeline.db.accounts import CloudAccount
-from finops_pipeline.security.ciphertext import KeyRing, decrypt
+from finops_pipeline.security.ciphertext import KeyRing
 from finops_pipeline.security.credentials import (
-    AwsAccessKeyCredentials,
-    AwsRoleCredentials,
     Credentials,
-    deserialize_credentials,
-    install_redaction,
-    register_secrets,
+    open_credentials,
 )
 from finops_pipeline.security.keys import load_key_ring
+from finops_pipeline.security.redaction import install_redaction
 
 
 class CredentialDecryptor(dg.ConfigurableResource):
@@ -49,14 +46,4 @@ class CredentialDecryptor(dg.ConfigurableResource):
 
     def decrypt_credentials(self, account: CloudAccount) -> Credentials:
         """The account's credentials; raises a typed ``CredentialError`` on any mismatch."""
-        plaintext = decrypt(
-            account.credentials_encrypted, self.key_ring, account.encryption_context
-        )
-        credentials = deserialize_credentials(plaintext)
-        if isinstance(credentials, AwsAccessKeyCredentials):
-            register_secrets(credentials.secret_access_key)
-            if credentials.session_token is not None:
-                register_secrets(credentials.session_token)
-        elif isinstance(credentials, AwsRoleCredentials):
-            register_secrets(credentials.external_id)
-        return credentials
+        return open_credentials(account, self.key_ring)

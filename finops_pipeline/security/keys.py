@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from finops_pipeline.db.embedded import finops_home
+from finops_pipeline.config import finops_home
 from finops_pipeline.errors import MissingKeyError
 from finops_pipeline.security.ciphertext import (
     CURRENT_KEY_ENV,

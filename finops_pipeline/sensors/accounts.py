@@ -1,7 +1,6 @@
 """The account sensor: dynamic partitions follow ``cloud_accounts``; accounts get their history."""
 
 import datetime as dt
-import os
 
 import dagster as dg
 
@@ -35,7 +34,7 @@ def cloud_accounts_sensor(
 ) -> dg.SensorResult:
     """Diff active account ids (one query) against the dynamic partitions (one read)."""
     today = dt.datetime.now(dt.UTC).date()
-    window = initial_history_window(today, SyncPolicy.from_env(os.environ))
+    window = initial_history_window(today, SyncPolicy.from_env())
     with postgres.connection() as connection:
         states = active_account_states(connection)
         # Decided and recorded here, in this tick: a temporary `dagster dev` instance forgets

@@ -1,97 +1,10 @@
 """Run-status sensors that fold finished ``cost_data`` runs into ``cloud_accounts.last_sync_*``."""
 
-import datetime as dt
-
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    PARTITION_NAME_TAG,
-)
 
-from finops_pipeline.db.last_sync import apply_last_sync
-from finops_pipeline.db.sync_runs import outcomes_for_run
-from finops_pipeline.partitions import cloud_account_partitions
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sensors.settings import sensor_default_status, sensor_interval_seconds
-from finops_pipeline.sync.outcomes import fold_run_outcomes
-from finops_pipeline.sync.ranges import DateRange, split_partition_key
-
-COST_DATA_STEP = "cost_data"
-
-
-def run_account_ranges(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str, DateRange]:
-    """The accounts and days a run's partition tags cover.
-
-    Range and backfill runs carry only ``dagster/asset_partition_range_start``/``_end``. A
-    multi-partition range is the product of its dimensions' ranges, so the account dimension is
-    expanded against the instance's dynamic partitions and every account gets the date span;
-    this stays linear in accounts, where expanding account × date keys would not.
-    """
-    tags = run.tags
-    start_key = tags.get(ASSET_PARTITION_RANGE_START_TAG)
-    end_key = tags.get(ASSET_PARTITION_RANGE_END_TAG)
-    if start_key and end_key:
-        try:
-            first_account, start_day = split_partition_key(start_key)
-            last_account, end_day = split_partition_key(end_key)
-        except ValueError:
-            return {}
-        with dg.partition_loading_context(dynamic_partitions_store=instance):
-            try:
-                accounts = cloud_account_partitions.get_partition_keys_in_range(
-                    dg.PartitionKeyRange(first_account, last_account)
-                )
-            except dg.DagsterInvalidInvocationError:
-                # An end account was removed since the run: only the ends are known for sure.
-                accounts = sorted({first_account, last_account})
-        return {account: DateRange(start_day, end_day) for account in accounts}
-    key = tags.get(PARTITION_NAME_TAG)
-    if key:
-        try:
-            account, day = split_partition_key(key)
-        except ValueError:
-            return {}
-        return {account: DateRange(day, day)}
-    return {}
-
-
-def _runs_cost_data(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
-    if run.execution_plan_snapshot_id is None:
-        return False
-    snapshot = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
-    return any(step.key == COST_DATA_STEP for step in snapshot.steps)
-
-
-def _finished_at(instance: dg.DagsterInstance, run_id: str) -> dt.datetime:
-    record = instance.get_run_record_by_id(run_id)
-    if record is not None and record.end_time is not None:
-        return dt.datetime.fromtimestamp(record.end_time, tz=dt.UTC)
-    return dt.datetime.now(dt.UTC)
-
-
-def record_run_last_sync(
-    instance: dg.DagsterInstance,
-    run: dg.DagsterRun,
-    postgres: PostgresResource,
-    *,
-    succeeded: bool,
-    error: str | None,
-) -> int:
-    """Fold one finished run into ``last_sync_*``; returns how many accounts changed."""
-    with postgres.connection() as connection:
-        outcomes = outcomes_for_run(connection, run.run_id)
-        if not outcomes and not _runs_cost_data(instance, run):
-            return 0
-        updates = fold_run_outcomes(
-            run_id=run.run_id,
-            run_succeeded=succeeded,
-            finished_at=_finished_at(instance, run.run_id),
-            outcomes=outcomes,
-            run_ranges=run_account_ranges(instance, run),
-            run_error=error,
-        )
-        return apply_last_sync(connection, updates)
+from finops_pipeline.sync.finished_runs import record_run_last_sync
 
 
 @dg.run_status_sensor(

@@ -21,11 +21,11 @@ from finops_pipeline.db.cost_loader import (
     count_window_rows,
     replace_cost_window,
 )
-from finops_pipeline.db.sync_runs import AccountRunOutcome
 from finops_pipeline.errors import DatabaseConnectionLostError, FinopsError
 from finops_pipeline.providers.base import CostCollector, collector_for
 from finops_pipeline.security.credentials import Credentials
 from finops_pipeline.sync.normalise import check_rows_within_window, normalise_cost_rows
+from finops_pipeline.sync.outcomes import AccountRunOutcome, SyncStatus
 from finops_pipeline.sync.ranges import DateRange
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class CollectionReport:
                 cloud_account_id=window.account_id,
                 tenant_id=window.tenant_id,
                 run_id=run_id,
-                status="success",
+                status=SyncStatus.SUCCESS,
                 rows_written=(previous.rows_written if previous else 0)
                 + (load.rows_written if load else 0),
                 rows_in_window=(previous.rows_in_window if previous else 0) + window.rows_in_window,
@@ -150,7 +150,7 @@ class CollectionReport:
                 cloud_account_id=failure.account_id,
                 tenant_id=failure.tenant_id,
                 run_id=run_id,
-                status="failed",
+                status=SyncStatus.FAILED,
                 error=f"{failure.error_type}: {failure.message}",
             )
         return list(outcomes.values())

@@ -1,4 +1,7 @@
-"""Folding a finished run's per-account outcomes into ``cloud_accounts.last_sync_*``: pure logic.
+"""How an account fared in a sync, and how a run's outcomes fold into ``last_sync_*``: pure logic.
+
+The statuses are stored as their string values in ``account_sync_runs.status`` and
+``cloud_accounts.last_sync_status``.
 
 The columns split in two:
 
@@ -13,16 +16,41 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
-from finops_pipeline.db.sync_runs import AccountRunOutcome
-from finops_pipeline.security.credentials import GLOBAL_REDACTOR
+from finops_pipeline.security.redaction import GLOBAL_REDACTOR
 from finops_pipeline.sync.ranges import DateRange
 
-STATUS_SUCCESS = "success"
-STATUS_FAILED = "failed"
+
+class SyncStatus(StrEnum):
+    """An account's sync status, as stored."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+
 
 # Enough for the error type and the provider's message; a stack trace is for the event log.
 MAX_ERROR_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class AccountRunOutcome:
+    """How one account fared in one run (a row of ``account_sync_runs``)."""
+
+    cloud_account_id: str
+    tenant_id: str
+    run_id: str
+    status: SyncStatus
+    rows_written: int = 0
+    rows_in_window: int = 0
+    paid_requests: int = 0
+    range_start: dt.date | None = None
+    range_end: dt.date | None = None
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        # Rows read back from the database carry the plain string.
+        object.__setattr__(self, "status", SyncStatus(self.status))
 
 
 @dataclass(frozen=True)
@@ -31,7 +59,7 @@ class LastSyncUpdate:
 
     account_id: str
     run_id: str
-    status: str
+    status: SyncStatus
     finished_at: dt.datetime
     #: What the synced range holds now (rows kept for lack of new data included).
     rows_in_window: int | None = None
@@ -79,12 +107,12 @@ def fold_run_outcomes(
     for account_id in accounts:
         outcome = by_account.get(account_id)
         tag_range = run_ranges.get(account_id)
-        if outcome is not None and outcome.status == STATUS_SUCCESS:
+        if outcome is not None and outcome.status == SyncStatus.SUCCESS:
             updates.append(
                 LastSyncUpdate(
                     account_id=account_id,
                     run_id=run_id,
-                    status=STATUS_SUCCESS,
+                    status=SyncStatus.SUCCESS,
                     finished_at=finished_at,
                     rows_in_window=outcome.rows_in_window,
                     range_start=outcome.range_start or (tag_range.start if tag_range else None),
@@ -96,7 +124,7 @@ def fold_run_outcomes(
                 LastSyncUpdate(
                     account_id=account_id,
                     run_id=run_id,
-                    status=STATUS_SUCCESS,
+                    status=SyncStatus.SUCCESS,
                     finished_at=finished_at,
                     range_start=tag_range.start if tag_range else None,
                     range_end=tag_range.end if tag_range else None,
@@ -108,7 +136,7 @@ def fold_run_outcomes(
                 LastSyncUpdate(
                     account_id=account_id,
                     run_id=run_id,
-                    status=STATUS_FAILED,
+                    status=SyncStatus.FAILED,
                     finished_at=finished_at,
                     error=sanitise_error(error),
                 )

@@ -7,33 +7,26 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from finops_pipeline.config import FinopsConfig
 from finops_pipeline.errors import ConfigurationError
 
-ENV_RETRY_MAX = "FINOPS_RETRY_MAX"
-ENV_RETRY_DELAY = "FINOPS_RETRY_DELAY_SECONDS"
-
 DEFAULT_MAX_RETRIES = 3
-# Cost Explorer throttling clears within a minute or so: 20 s, 40 s, 80 s (± jitter).
-DEFAULT_DELAY_SECONDS = 20.0
 
 
-def retry_policy_from_env(environ: Mapping[str, str]) -> dg.RetryPolicy:
-    """Exponential backoff with jitter; ``FINOPS_RETRY_MAX`` and ``FINOPS_RETRY_DELAY_SECONDS``.
+def retry_policy_from_env(environ: Mapping[str, str] | None = None) -> dg.RetryPolicy:
+    """Exponential backoff with jitter; ``FINOPS_RETRY_MAX`` and ``FINOPS_RETRY_DELAY_SECONDS``."""
+    return retry_policy(FinopsConfig.from_env(environ))
+
+
+def retry_policy(config: FinopsConfig) -> dg.RetryPolicy:
+    """The asset's retry policy: exponential backoff with jitter.
 
     Jitter spreads the retries of many accounts' runs that were throttled together.
     """
-    try:
-        max_retries = int(environ.get(ENV_RETRY_MAX, "").strip() or DEFAULT_MAX_RETRIES)
-        delay = float(environ.get(ENV_RETRY_DELAY, "").strip() or DEFAULT_DELAY_SECONDS)
-    except ValueError:
-        raise ConfigurationError(
-            f"{ENV_RETRY_MAX} must be a whole number and {ENV_RETRY_DELAY} a number of seconds."
-        ) from None
-    if max_retries < 0 or delay < 0:
-        raise ConfigurationError(f"{ENV_RETRY_MAX} and {ENV_RETRY_DELAY} cannot be negative.")
+    max_retries = DEFAULT_MAX_RETRIES if config.retry_max is None else config.retry_max
     return dg.RetryPolicy(
         max_retries=max_retries,
-        delay=delay,
+        delay=config.retry_delay_seconds,
         backoff=dg.Backoff.EXPONENTIAL,
         jitter=dg.Jitter.PLUS_MINUS,
     )
@@ -65,12 +58,11 @@ class SyncRetrySettings:
         return self.first_wait_seconds * 2 ** (retry - 1)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> SyncRetrySettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SyncRetrySettings:
         """``FINOPS_RETRY_MAX`` sets the number of retries, as it does for the asset's runs."""
-        text = environ.get(ENV_RETRY_MAX, "").strip()
-        if not text:
-            return cls()
-        try:
-            return cls(max_retries=int(text))
-        except ValueError:
-            raise ConfigurationError(f"{ENV_RETRY_MAX} must be a whole number.") from None
+        return cls.from_config(FinopsConfig.from_env(environ))
+
+    @classmethod
+    def from_config(cls, config: FinopsConfig) -> SyncRetrySettings:
+        """The deployment's ``FINOPS_RETRY_MAX``, else ``DEFAULT_SYNC_RETRIES``."""
+        return cls() if config.retry_max is None else cls(max_retries=config.retry_max)

@@ -1,13 +1,17 @@
-"""Tags and run keys of the runs the sensors and the schedule request: pure helpers."""
+"""Tags and run keys of the runs the sensors, the schedule and the CLI request, and reading
+back which accounts and days a finished run covered."""
 
 from __future__ import annotations
 
-from dagster._core.storage.tags import (
+import dagster as dg
+
+from finops_pipeline.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
 )
-
-from finops_pipeline.sync.ranges import DateRange, account_date_key
+from finops_pipeline.partitions import cloud_account_partitions
+from finops_pipeline.sync.ranges import DateRange, account_date_key, split_partition_key
 
 #: One value per account: ``dagster.yaml`` limits runs to one per unique value of this tag.
 ACCOUNT_TAG = "finops/account"
@@ -43,3 +47,39 @@ def initial_history_run_key(account_id: str, window: DateRange) -> str:
 def daily_run_key(account_id: str, window: DateRange) -> str:
     """Dagster keys schedule runs by tick as well, so a re-evaluated tick launches nothing new."""
     return f"{SYNC_DAILY}:{account_id}:{window.start}:{window.end}"
+
+
+def run_account_ranges(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dict[str, DateRange]:
+    """The accounts and days a run's partition tags cover.
+
+    Range and backfill runs carry only ``dagster/asset_partition_range_start``/``_end``. A
+    multi-partition range is the product of its dimensions' ranges, so the account dimension is
+    expanded against the instance's dynamic partitions and every account gets the date span;
+    this stays linear in accounts, where expanding account × date keys would not.
+    """
+    tags = run.tags
+    start_key = tags.get(ASSET_PARTITION_RANGE_START_TAG)
+    end_key = tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    if start_key and end_key:
+        try:
+            first_account, start_day = split_partition_key(start_key)
+            last_account, end_day = split_partition_key(end_key)
+        except ValueError:
+            return {}
+        with dg.partition_loading_context(dynamic_partitions_store=instance):
+            try:
+                accounts = cloud_account_partitions.get_partition_keys_in_range(
+                    dg.PartitionKeyRange(first_account, last_account)
+                )
+            except dg.DagsterInvalidInvocationError:
+                # An end account was removed since the run: only the ends are known for sure.
+                accounts = sorted({first_account, last_account})
+        return {account: DateRange(start_day, end_day) for account in accounts}
+    key = tags.get(PARTITION_NAME_TAG)
+    if key:
+        try:
+            account, day = split_partition_key(key)
+        except ValueError:
+            return {}
+        return {account: DateRange(day, day)}
+    return {}

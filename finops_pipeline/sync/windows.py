@@ -13,20 +13,20 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from finops_pipeline.config import (
+    CE_DAILY_HISTORY_PREVIOUS_MONTHS,
+    DEFAULT_INITIAL_HISTORY_MONTHS,
+    DEFAULT_MONTH_REPULL_UNTIL_DAY,
+    DEFAULT_RESTATEMENT_DAYS,
+    DEFAULT_SCHEDULE_HOUR_UTC,
+    ENV_INITIAL_HISTORY_MONTHS,
+    ENV_MONTH_REPULL_UNTIL_DAY,
+    ENV_RESTATEMENT_DAYS,
+    ENV_SCHEDULE_HOUR,
+    FinopsConfig,
+)
 from finops_pipeline.errors import ConfigurationError
 from finops_pipeline.sync.ranges import DateRange
-
-# Cost Explorer keeps daily data for the current month plus this many previous months.
-CE_DAILY_HISTORY_PREVIOUS_MONTHS = 13
-
-ENV_SCHEDULE_HOUR = "FINOPS_SCHEDULE_HOUR_UTC"
-ENV_RESTATEMENT_DAYS = "FINOPS_RESTATEMENT_DAYS"
-ENV_MONTH_REPULL_UNTIL_DAY = "FINOPS_MONTH_REPULL_UNTIL_DAY"
-ENV_INCLUDE_TODAY = "FINOPS_SYNC_INCLUDE_TODAY"
-ENV_INITIAL_HISTORY_MONTHS = "FINOPS_INITIAL_HISTORY_MONTHS"
-
-_OFF = frozenset({"off", "none", "no", "false", "disabled"})
-_TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,11 @@ class SyncPolicy:
             the current month; None turns the initial backfill off.
     """
 
-    schedule_hour_utc: int = 6
-    restatement_days: int = 3
-    month_repull_until_day: int = 5
+    schedule_hour_utc: int = DEFAULT_SCHEDULE_HOUR_UTC
+    restatement_days: int = DEFAULT_RESTATEMENT_DAYS
+    month_repull_until_day: int = DEFAULT_MONTH_REPULL_UNTIL_DAY
     include_today: bool = False
-    initial_history_months: int | None = CE_DAILY_HISTORY_PREVIOUS_MONTHS
+    initial_history_months: int | None = DEFAULT_INITIAL_HISTORY_MONTHS
 
     def __post_init__(self) -> None:
         if not 0 <= self.schedule_hour_utc <= 23:
@@ -67,37 +67,20 @@ class SyncPolicy:
             )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> SyncPolicy:
-        """Read the policy from ``FINOPS_*`` variables; unset ones keep their defaults."""
-        defaults = cls()
-        history_text = environ.get(ENV_INITIAL_HISTORY_MONTHS, "").strip().lower()
-        initial_history: int | None
-        if history_text in _OFF:
-            initial_history = None
-        else:
-            initial_history = _int(
-                environ, ENV_INITIAL_HISTORY_MONTHS, defaults.initial_history_months
-            )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SyncPolicy:
+        """The policy from ``FINOPS_*`` variables (see ``finops_pipeline.config``)."""
+        return cls.from_config(FinopsConfig.from_env(environ))
+
+    @classmethod
+    def from_config(cls, config: FinopsConfig) -> SyncPolicy:
+        """The policy the deployment's configuration sets."""
         return cls(
-            schedule_hour_utc=_int(environ, ENV_SCHEDULE_HOUR, defaults.schedule_hour_utc),
-            restatement_days=_int(environ, ENV_RESTATEMENT_DAYS, defaults.restatement_days),
-            month_repull_until_day=_int(
-                environ, ENV_MONTH_REPULL_UNTIL_DAY, defaults.month_repull_until_day
-            ),
-            include_today=environ.get(ENV_INCLUDE_TODAY, "").strip().lower() in _TRUE,
-            initial_history_months=initial_history,
+            schedule_hour_utc=config.schedule_hour_utc,
+            restatement_days=config.restatement_days,
+            month_repull_until_day=config.month_repull_until_day,
+            include_today=config.include_today,
+            initial_history_months=config.initial_history_months,
         )
-
-
-def _int(environ: Mapping[str, str], name: str, default: int | None) -> int:
-    text = environ.get(name, "").strip()
-    if not text:
-        assert default is not None
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number, not {text!r}.") from None
 
 
 def first_of_month(day: dt.date, months_back: int = 0) -> dt.date:

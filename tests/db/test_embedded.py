@@ -25,10 +25,8 @@ import pytest
 
 from finops_pipeline.db import embedded
 from finops_pipeline.db.embedded import (
-    ROOT_DEFAULT_HOME,
     ServerUser,
     embedded_database_url,
-    finops_home,
     read_server_users,
     resolve_database_url,
     running_postmaster,
@@ -96,23 +94,7 @@ def _run_child(home: Path, sql: str | None = None) -> subprocess.CompletedProces
     )
 
 
-# --- finops_home / resolve_database_url (no server) ---------------------------------------
-
-
-def test_finops_home_prefers_the_environment(tmp_path: Path) -> None:
-    assert finops_home({"FINOPS_HOME": str(tmp_path)}) == tmp_path
-
-
-def test_finops_home_for_a_normal_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(embedded.os, "geteuid", lambda: 1000)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert finops_home({}) == tmp_path / ".finops"
-
-
-def test_finops_home_for_root_avoids_the_home_folder(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedded.os, "geteuid", lambda: 0)
-    assert finops_home({}) == ROOT_DEFAULT_HOME == Path("/var/lib/finops")
-    assert finops_home({"FINOPS_HOME": ""}) == ROOT_DEFAULT_HOME
+# --- resolve_database_url (no server) ---------------------------------------
 
 
 def test_database_url_wins_and_starts_nothing(tmp_path: Path) -> None:

@@ -33,9 +33,8 @@ from finops_pipeline.sensors import (
     last_sync_failure_sensor,
     last_sync_success_sensor,
 )
-from finops_pipeline.sensors.last_sync import run_account_ranges
 from finops_pipeline.sync.ranges import DateRange, account_date_key, split_partition_key
-from finops_pipeline.sync.run_tags import ACCOUNT_TAG
+from finops_pipeline.sync.run_tags import ACCOUNT_TAG, run_account_ranges
 from finops_pipeline.sync.windows import first_of_month
 from tests.ce_responses import (
     TWO_SERVICES,

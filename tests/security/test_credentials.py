@@ -13,16 +13,18 @@ import pytest
 from finops_pipeline.errors import CredentialError
 from finops_pipeline.security import credentials as credentials_module
 from finops_pipeline.security.credentials import (
-    GLOBAL_REDACTOR,
     AwsAccessKeyCredentials,
     AwsRoleCredentials,
-    RedactingFilter,
     Secret,
     credential_kind,
     deserialize_credentials,
+    serialize_credentials,
+)
+from finops_pipeline.security.redaction import (
+    GLOBAL_REDACTOR,
+    RedactingFilter,
     install_redaction,
     register_secrets,
-    serialize_credentials,
 )
 
 ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
@@ -385,17 +387,23 @@ def test_module_exports() -> None:
     exec("from finops_pipeline.security.credentials import *", namespace)
     namespace.pop("__builtins__")
     assert namespace == {
-        "GLOBAL_REDACTOR": GLOBAL_REDACTOR,
-        "MASK": "********",
         "AwsAccessKeyCredentials": AwsAccessKeyCredentials,
         "AwsRoleCredentials": AwsRoleCredentials,
         "Credentials": credentials_module.Credentials,
-        "RedactingFilter": RedactingFilter,
         "Secret": Secret,
         "credential_kind": credential_kind,
         "deserialize_credentials": deserialize_credentials,
+        "open_credentials": credentials_module.open_credentials,
+        "serialize_credentials": serialize_credentials,
+    }
+    namespace = {}
+    exec("from finops_pipeline.security.redaction import *", namespace)
+    namespace.pop("__builtins__")
+    assert namespace == {
+        "GLOBAL_REDACTOR": GLOBAL_REDACTOR,
+        "MASK": "********",
+        "RedactingFilter": RedactingFilter,
         "install_redaction": install_redaction,
         "register_secrets": register_secrets,
-        "serialize_credentials": serialize_credentials,
     }
     assert isinstance(GLOBAL_REDACTOR, RedactingFilter)

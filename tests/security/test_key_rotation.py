@@ -5,11 +5,10 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from finops_pipeline.cli.onboarding import decrypt_account_credentials
 from finops_pipeline.db.accounts import get_account, list_accounts, register_account
 from finops_pipeline.errors import DatabaseError, WrongKeyError
 from finops_pipeline.security.ciphertext import KeyRing, decrypt, generate_key, needs_reencryption
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret, open_credentials
 from finops_pipeline.security.rotation import rotate_credentials
 
 pytestmark = pytest.mark.integration
@@ -69,7 +68,7 @@ def test_rotation_reencrypts_everything_in_batches_and_a_second_run_changes_noth
     for index, account_id in enumerate(ids):
         account = get_account(connection, account_id)
         assert not needs_reencryption(account.credentials_encrypted, rotated_ring)
-        secret = decrypt_account_credentials(account, new_only).secret_access_key
+        secret = open_credentials(account, new_only).secret_access_key
         assert secret.reveal() == f"secret-value-{index:04d}"
     with pytest.raises(WrongKeyError):
         account = get_account(connection, ids[0])

@@ -18,10 +18,10 @@ from moto.core.authorization import enable_iam_authentication
 from moto.core.exceptions import JsonRESTError
 
 from finops_pipeline.assets import cost_data
-from finops_pipeline.cli.onboarding import add_account, decrypt_account_credentials
+from finops_pipeline.cli.onboarding import add_account
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.accounts import get_account, register_account
-from finops_pipeline.db.sync_runs import outcomes_for_run
+from finops_pipeline.db.sync_state import outcomes_for_run
 from finops_pipeline.db.tenants import ensure_tenant
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
@@ -29,7 +29,7 @@ from finops_pipeline.resources import (
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret, open_credentials
 from finops_pipeline.sync.collection import collect_costs
 from finops_pipeline.sync.ranges import DateRange, account_date_key
 from tests.aws_iam import (
@@ -192,7 +192,7 @@ def test_permanent_failures_are_not_retried_and_throttling_is(
         report = collect_costs(
             {denied: [window], throttled: [window]},
             connection=connection,
-            decrypt=lambda account: decrypt_account_credentials(account, key_ring),
+            decrypt=lambda account: open_credentials(account, key_ring),
             collectors={"aws": AwsCostExplorerResource(max_attempts=2)},
             run_id="run-x",
         )
@@ -207,7 +207,7 @@ def test_permanent_failures_are_not_retried_and_throttling_is(
 
 def create_user_key_of(connection: psycopg.Connection, account_id: str, ring: KeyRing) -> str:
     account = get_account(connection, account_id)
-    return decrypt_account_credentials(account, ring).access_key_id
+    return open_credentials(account, ring).access_key_id
 
 
 def test_a_blob_copied_from_another_tenants_row_does_not_decrypt(
@@ -364,7 +364,7 @@ def test_a_network_error_is_transient_so_the_run_retries_it(
     report = collect_costs(
         {unreachable: [DateRange(START, START)]},
         connection=connection,
-        decrypt=lambda account: decrypt_account_credentials(account, key_ring),
+        decrypt=lambda account: open_credentials(account, key_ring),
         collectors={"aws": AwsCostExplorerResource(max_attempts=1)},
         run_id="run-offline",
     )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from finops_pipeline.db.sync_runs import AccountRunOutcome
-from finops_pipeline.security.credentials import register_secrets
+from finops_pipeline.security.redaction import register_secrets
 from finops_pipeline.sync.account_partitions import plan_partition_changes
-from finops_pipeline.sync.outcomes import MAX_ERROR_CHARS, fold_run_outcomes, sanitise_error
+from finops_pipeline.sync.outcomes import (
+    MAX_ERROR_CHARS,
+    AccountRunOutcome,
+    fold_run_outcomes,
+    sanitise_error,
+)
 from finops_pipeline.sync.ranges import DateRange
 
 WHEN = dt.datetime(2026, 11, 26, 6, 5, tzinfo=dt.UTC)

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from finops_pipeline.cli.runner import RetryNotice, sync_accounts
-from finops_pipeline.db.sync_runs import outcomes_for_run
+from finops_pipeline.db.sync_state import outcomes_for_run
 from finops_pipeline.db.urls import to_libpq_url
 from finops_pipeline.resources import (
     AwsCostExplorerResource,

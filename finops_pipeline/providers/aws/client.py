@@ -9,7 +9,8 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
-from finops_pipeline.constants import CE_MAX_ATTEMPTS, CE_REGION
+from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS, CE_REGION
+from finops_pipeline.providers.base import ClientHook
 from finops_pipeline.security.credentials import AwsAccessKeyCredentials
 
 _CHATTY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
@@ -70,17 +71,16 @@ def cost_explorer_client(
     *,
     endpoint_url: str | None = None,
     config: Config | None = None,
+    client_hook: ClientHook | None = None,
 ) -> Any:
-    """A ``ce`` client on ``session``; every Cost Explorer client is made here."""
-    client = session.client("ce", endpoint_url=endpoint_url, config=config or client_config())
-    if endpoint_url:
-        from finops_pipeline.providers.aws.sandbox.hook import attach_sandbox, is_sandbox_endpoint
+    """A ``ce`` client on ``session``; every Cost Explorer client is made here.
 
-        if is_sandbox_endpoint(endpoint_url):
-            # Sandbox accounts (finops demo, tests, benchmarks) point at a reserved .invalid
-            # host. The request is still built, serialised and signed by botocore; only the
-            # HTTP send is answered in-process from the synthetic organisation.
-            attach_sandbox(client)
+    ``client_hook`` is the registry's (``provider_spec("aws").client_hook``), passed by whoever
+    binds the resource; it serves sandbox accounts without this module knowing the sandbox.
+    """
+    client = session.client("ce", endpoint_url=endpoint_url, config=config or client_config())
+    if client_hook is not None:
+        client_hook(client, endpoint_url)
     return client
 
 
@@ -89,8 +89,12 @@ def build_cost_explorer_client(
     *,
     endpoint_url: str | None = None,
     config: Config | None = None,
+    client_hook: ClientHook | None = None,
 ) -> Any:
     """A ``ce`` client that uses exactly these access keys."""
     return cost_explorer_client(
-        static_session(credentials), endpoint_url=endpoint_url, config=config
+        static_session(credentials),
+        endpoint_url=endpoint_url,
+        config=config,
+        client_hook=client_hook,
     )

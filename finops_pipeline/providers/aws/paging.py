@@ -14,7 +14,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from finops_pipeline.constants import CE_MAX_PAGINATION_RESTARTS
 from finops_pipeline.errors import (
     BillExpiredError,
     CredentialError,
@@ -24,6 +23,7 @@ from finops_pipeline.errors import (
     ProviderError,
     ProviderThrottledError,
 )
+from finops_pipeline.providers.aws.constants import CE_MAX_PAGINATION_RESTARTS
 
 logger = logging.getLogger(__name__)
 

@@ -11,22 +11,18 @@ from typing import Any
 import pandas as pd
 
 from finops_pipeline.errors import ProviderDataError
-
-# Cost Explorer metric name -> our column. Amounts arrive as decimal strings; they stay Decimal.
-COST_METRIC_COLUMNS: dict[str, str] = {
-    "UnblendedCost": "unblended_cost",
-    "AmortizedCost": "amortized_cost",
-    "NetUnblendedCost": "net_unblended_cost",
-}
-USAGE_METRIC = "UsageQuantity"
-USAGE_COLUMN = "usage_quantity"
+from finops_pipeline.providers.aws.constants import (
+    CE_COST_METRIC_COLUMNS,
+    CE_USAGE_COLUMN,
+    CE_USAGE_METRIC,
+)
 
 PARSED_COLUMNS: tuple[str, ...] = (
     "date",
     "service",
     "usage_type",
-    *COST_METRIC_COLUMNS.values(),
-    USAGE_COLUMN,
+    *CE_COST_METRIC_COLUMNS.values(),
+    CE_USAGE_COLUMN,
     "currency",
     "usage_unit",
     "is_estimated",
@@ -93,7 +89,7 @@ def _parse_group(
         raise ProviderDataError(f"Cost Explorer page {page_number}, day {day}: no Metrics.")
     currencies = set()
     costs = []
-    for metric in COST_METRIC_COLUMNS:
+    for metric in CE_COST_METRIC_COLUMNS:
         amount, unit = _parse_metric(metrics, metric, day, page_number)
         costs.append(amount)
         currencies.add(unit)
@@ -102,7 +98,7 @@ def _parse_group(
             f"Cost Explorer page {page_number}, day {day}: cost metrics disagree on currency "
             f"({', '.join(sorted(currencies))})."
         )
-    usage, usage_unit = _parse_metric(metrics, USAGE_METRIC, day, page_number)
+    usage, usage_unit = _parse_metric(metrics, CE_USAGE_METRIC, day, page_number)
     return (day, keys[0], keys[1], *costs, usage, currencies.pop(), usage_unit, estimated)
 
 

@@ -22,11 +22,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from finops_pipeline.constants import (
-    CE_MAX_PAGINATION_RESTARTS,
-    CE_PRICE_PER_REQUEST_USD,
-    PROVIDER_AWS,
-)
+from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.errors import (
     PaginationRestartError,
     ProviderAccessDeniedError,
@@ -39,6 +35,10 @@ from finops_pipeline.insights.recommendations import (
     KIND_RIGHTSIZE,
     KIND_TERMINATE,
     Recommendation,
+)
+from finops_pipeline.providers.aws.constants import (
+    CE_MAX_PAGINATION_RESTARTS,
+    CE_PRICE_PER_REQUEST_USD,
 )
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from finops_pipeline.constants import CE_GROUP_BY, CE_METRICS
+from finops_pipeline.providers.aws.constants import CE_GROUP_BY, CE_METRICS
 
 CostExplorerRequest = dict[str, Any]
 

@@ -26,7 +26,7 @@ from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from finops_pipeline.constants import CE_REGION
+from finops_pipeline.config import ENV_STS_ENDPOINT_URL, FinopsConfig
 from finops_pipeline.errors import (
     ConfigurationError,
     CredentialError,
@@ -35,14 +35,15 @@ from finops_pipeline.errors import (
     ProviderThrottledError,
 )
 from finops_pipeline.providers.aws.client import quiet_aws_sdk_loggers, static_session
+from finops_pipeline.providers.aws.constants import CE_REGION
 from finops_pipeline.providers.aws.paging import EXPIRED_TOKEN_CODES
 from finops_pipeline.security.credentials import (
     AwsAccessKeyCredentials,
     AwsRoleCredentials,
     Credentials,
     Secret,
-    register_secrets,
 )
+from finops_pipeline.security.redaction import register_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ PIPELINE_ACCESS_KEY_ID_ENV = "FINOPS_PIPELINE_AWS_ACCESS_KEY_ID"
 PIPELINE_SECRET_ACCESS_KEY_ENV = "FINOPS_PIPELINE_AWS_SECRET_ACCESS_KEY"
 PIPELINE_SESSION_TOKEN_ENV = "FINOPS_PIPELINE_AWS_SESSION_TOKEN"
 PIPELINE_PRINCIPAL_ARN_ENV = "FINOPS_PIPELINE_AWS_PRINCIPAL_ARN"
-STS_ENDPOINT_ENV = "FINOPS_STS_ENDPOINT_URL"
+STS_ENDPOINT_ENV = ENV_STS_ENDPOINT_URL
 
 #: One hour is the default maximum session of an IAM role; long fetches refresh before expiry.
 DEFAULT_ROLE_SESSION_SECONDS = 3600
@@ -133,8 +134,7 @@ def pipeline_principal(
 
 def sts_endpoint_from_environment(environ: Mapping[str, str] | None = None) -> str | None:
     """``FINOPS_STS_ENDPOINT_URL``: where every STS call goes, for roles and access keys alike."""
-    env = os.environ if environ is None else environ
-    return env.get(STS_ENDPOINT_ENV, "").strip() or None
+    return FinopsConfig.from_env(environ).sts_endpoint_url
 
 
 def pipeline_principal_from_environment(

@@ -18,9 +18,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from finops_pipeline.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.errors import FinopsError, ProviderAccessDeniedError, typed_error
 from finops_pipeline.providers.aws.client import client_config, cost_explorer_client
+from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.providers.aws.paging import translate_client_error
 from finops_pipeline.providers.aws.roles import (
     STS_ENDPOINT_ENV,
@@ -30,6 +30,7 @@ from finops_pipeline.providers.aws.roles import (
     role_account_id,
     session_for,
 )
+from finops_pipeline.providers.base import ClientHook
 from finops_pipeline.security.credentials import AwsRoleCredentials, Credentials
 
 # GetCallerIdentity answers these for an unknown key id or a wrong secret.
@@ -108,6 +109,7 @@ def validate_aws_account(
     ce_endpoint_url: str | None = None,
     sts_endpoint_url: str | None = None,
     today: dt.date | None = None,
+    client_hook: ClientHook | None = None,
 ) -> ValidationReport:
     """Run every validation check that applies to the account's credential kind.
 
@@ -123,6 +125,7 @@ def validate_aws_account(
         sts_endpoint_url: An STS endpoint override (``FINOPS_STS_ENDPOINT_URL``); the
             principal's own override when None. Applies to access keys and roles alike.
         today: The UTC date (for tests); the probe asks for the day before.
+        client_hook: The registry's hook for the Cost Explorer client (serves the sandbox).
 
     Returns:
         The report; ``report.ok`` says whether the account can be collected.
@@ -167,7 +170,9 @@ def validate_aws_account(
             assert isinstance(credentials, AwsRoleCredentials) and principal is not None
             if not _external_id_required(principal, credentials, report):
                 return report
-        _probe_cost_explorer(session, ce_endpoint_url, report, today or dt.datetime.now(dt.UTC))
+        _probe_cost_explorer(
+            session, ce_endpoint_url, report, today or dt.datetime.now(dt.UTC), client_hook
+        )
     except FinopsError as error:
         report.add("error", False, f"{type(error).__name__}: {error}")
     return report
@@ -229,10 +234,11 @@ def _probe_cost_explorer(
     endpoint_url: str | None,
     report: ValidationReport,
     now: dt.date | dt.datetime,
+    client_hook: ClientHook | None,
 ) -> None:
     today = now.date() if isinstance(now, dt.datetime) else now
     client = cost_explorer_client(
-        session.session, endpoint_url=endpoint_url, config=client_config()
+        session.session, endpoint_url=endpoint_url, config=client_config(), client_hook=client_hook
     )
     try:
         client.get_cost_and_usage(**_probe_request(today))

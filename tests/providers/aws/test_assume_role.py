@@ -23,7 +23,7 @@ from moto.core.exceptions import JsonRESTError
 from finops_pipeline.assets import cost_data
 from finops_pipeline.cli.onboarding import add_account, validate_account
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
-from finops_pipeline.db.sync_runs import outcomes_for_run
+from finops_pipeline.db.sync_state import outcomes_for_run
 from finops_pipeline.errors import ConfigurationError
 from finops_pipeline.providers.aws.client import client_config
 from finops_pipeline.providers.aws.paging import fetch_all_pages
@@ -291,14 +291,14 @@ def test_expired_session_mid_pagination_restarts_cleanly_in_a_real_run(
 def test_one_role_session_serves_all_of_an_accounts_ranges_in_a_run(
     aws: None, connection: psycopg.Connection, key_ring: KeyRing
 ) -> None:
-    from finops_pipeline.cli.onboarding import decrypt_account_credentials
     from finops_pipeline.db.accounts import get_account
+    from finops_pipeline.security.credentials import open_credentials
     from finops_pipeline.sync.ranges import DateRange
 
     user, _ = create_pipeline_principal()
     account_id, role_arn, _ = onboard_role(connection, key_ring, pipeline_arn=user.arn)
     account = get_account(connection, account_id)
-    credentials = decrypt_account_credentials(account, key_ring)
+    credentials = open_credentials(account, key_ring)
     resource = AwsCostExplorerResource(
         pipeline_access_key_id=user.access_key_id,
         pipeline_secret_access_key=user.secret_access_key,

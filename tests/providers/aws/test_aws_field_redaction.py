@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from finops_pipeline.security.credentials import MASK, RedactingFilter
+from finops_pipeline.security.redaction import MASK, RedactingFilter
 
 
 @pytest.mark.parametrize(

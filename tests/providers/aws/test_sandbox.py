@@ -32,6 +32,7 @@ from finops_pipeline.providers.aws.sandbox import (
 )
 from finops_pipeline.providers.aws.sandbox.generator import SETTLING_DAYS
 from finops_pipeline.providers.aws.sandbox.service import history_start
+from finops_pipeline.providers.aws.spec import AWS
 from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
 
 AS_OF = dt.date(2026, 3, 15)
@@ -59,6 +60,7 @@ def sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Callable[..., Any
             sandbox_credentials(account),
             endpoint_url=SANDBOX_ENDPOINT_URL,
             config=client_config(max_attempts=max_attempts),
+            client_hook=AWS.client_hook,
         )
 
     return build
@@ -287,7 +289,9 @@ def test_wrong_secret_is_refused_like_aws(sandbox: Callable[..., Any]) -> None:
     sandbox()
     good = sandbox_credentials(STANDALONE)
     wrong = AwsAccessKeyCredentials(good.access_key_id, Secret("0" * 40))
-    client = build_cost_explorer_client(wrong, endpoint_url=SANDBOX_ENDPOINT_URL)
+    client = build_cost_explorer_client(
+        wrong, endpoint_url=SANDBOX_ENDPOINT_URL, client_hook=AWS.client_hook
+    )
     with pytest.raises(ProviderAccessDeniedError):
         fetch_all_pages(
             client.get_cost_and_usage,

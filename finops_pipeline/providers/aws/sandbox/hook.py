@@ -1,7 +1,8 @@
 """Serving the sandbox to the real boto3 ``ce`` client through botocore's event hooks.
 
-``build_cost_explorer_client`` attaches :class:`SandboxResponder` to clients whose endpoint is
-the reserved sandbox host. botocore still builds, serialises and signs every request exactly as
+The provider registry's AWS hook (``finops_pipeline.providers.aws.spec``), bound where the
+resources are, attaches :class:`SandboxResponder` to clients whose endpoint is the reserved
+sandbox host; the production client never imports this module. botocore still builds, serialises and signs every request exactly as
 for AWS; the ``before-send`` event then hands the prepared HTTP request to the responder, which
 answers with an HTTP response in Cost Explorer's JSON, errors included (a 400
 ``LimitExceededException`` goes through botocore's own retry logic). Paging, parsing and loading
@@ -36,7 +37,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSPreparedRequest, AWSRequest, AWSResponse
 from botocore.credentials import Credentials as BotocoreCredentials
 
-from finops_pipeline.db.embedded import finops_home
+from finops_pipeline.config import finops_home
 from finops_pipeline.providers.aws.sandbox.generator import DEFAULT_SEED, Pull, SandboxGenerator
 from finops_pipeline.providers.aws.sandbox.recommendations import (
     OPERATIONS as RECOMMENDATION_OPERATIONS,
@@ -223,22 +224,6 @@ def reset_request_counts() -> None:
         _counts.paid = _counts.throttled = _counts.rejected = 0
         _counts.by_account.clear()
         _attempts = 0
-
-
-def read_request_log(path: Path) -> RequestCounts:
-    """Counters summed over every process that logged to ``path``."""
-    counts = RequestCounts()
-    if not path.exists():
-        return counts
-    with path.open() as handle:
-        for line in handle:
-            record = json.loads(line)
-            outcome = record["outcome"]
-            setattr(counts, outcome, getattr(counts, outcome) + 1)
-            if outcome == "paid":
-                account = record["account"]
-                counts.by_account[account] = counts.by_account.get(account, 0) + 1
-    return counts
 
 
 # --- the botocore side ------------------------------------------------------------------

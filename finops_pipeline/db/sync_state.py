@@ -1,4 +1,8 @@
-"""Writing ``cloud_accounts.last_sync_*`` and reading what the daily schedule needs."""
+"""Sync state: each run's per-account outcomes, ``last_sync_*``, and the schedule's reads.
+
+``account_sync_runs`` holds how each account fared in each run; ``cloud_accounts.last_sync_*``
+the fold of those runs (see ``finops_pipeline.sync.outcomes``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,56 @@ from dataclasses import dataclass
 
 import psycopg
 
-from finops_pipeline.sync.outcomes import STATUS_SUCCESS, LastSyncUpdate
+from finops_pipeline.sync.outcomes import AccountRunOutcome, LastSyncUpdate, SyncStatus
+
+
+def record_outcomes(connection: psycopg.Connection, outcomes: list[AccountRunOutcome]) -> None:
+    """Upsert outcomes; recording the same (account, run) again overwrites, never duplicates."""
+    if not outcomes:
+        return
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.executemany(
+            """
+            INSERT INTO account_sync_runs (cloud_account_id, run_id, tenant_id, status,
+                rows_written, rows_in_window, paid_requests, range_start, range_end, error)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (cloud_account_id, run_id) DO UPDATE SET
+                status = EXCLUDED.status, rows_written = EXCLUDED.rows_written,
+                rows_in_window = EXCLUDED.rows_in_window,
+                paid_requests = EXCLUDED.paid_requests, range_start = EXCLUDED.range_start,
+                range_end = EXCLUDED.range_end, error = EXCLUDED.error, recorded_at = now()
+            """,
+            [
+                (
+                    o.cloud_account_id,
+                    o.run_id,
+                    o.tenant_id,
+                    o.status.value,
+                    o.rows_written,
+                    o.rows_in_window,
+                    o.paid_requests,
+                    o.range_start,
+                    o.range_end,
+                    o.error,
+                )
+                for o in outcomes
+            ],
+        )
+
+
+def outcomes_for_run(connection: psycopg.Connection, run_id: str) -> list[AccountRunOutcome]:
+    """Every account outcome a run recorded."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT cloud_account_id::text, tenant_id, run_id, status, rows_written,
+                   rows_in_window, paid_requests, range_start, range_end, error
+            FROM account_sync_runs WHERE run_id = %s ORDER BY cloud_account_id
+            """,
+            (run_id,),
+        )
+        return [AccountRunOutcome(*row) for row in cursor.fetchall()]
+
 
 # A run processed again (a failure sensor may fire twice) or late (after a newer run) must not
 # change anything: the attempt-time guard drops older runs, the distinctness guard identical ones.
@@ -52,7 +105,9 @@ def apply_last_sync(connection: psycopg.Connection, updates: Sequence[LastSyncUp
                 "range_end": update.range_end,
                 "error": update.error,
             }
-            cursor.execute(_SUCCESS_SQL if update.status == STATUS_SUCCESS else _FAILED_SQL, params)
+            cursor.execute(
+                _SUCCESS_SQL if update.status == SyncStatus.SUCCESS else _FAILED_SQL, params
+            )
             changed += cursor.rowcount
     return changed
 

@@ -1,0 +1,28 @@
+"""AWS's entry in the provider registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from finops_pipeline.constants import PROVIDER_AWS
+from finops_pipeline.providers.aws.sandbox.hook import attach_sandbox, is_sandbox_endpoint
+from finops_pipeline.providers.base import ProviderSpec
+from finops_pipeline.security.credentials import AwsAccessKeyCredentials, AwsRoleCredentials
+
+
+def attach_sandbox_to_sandbox_endpoint(client: Any, endpoint_url: str | None) -> None:
+    """Serve sandbox accounts in-process; every other client talks to AWS as built.
+
+    Sandbox accounts (finops demo, tests, benchmarks) point at a reserved ``.invalid`` host.
+    The request is still built, serialised and signed by botocore; only the HTTP send is
+    answered from the synthetic organisation.
+    """
+    if endpoint_url and is_sandbox_endpoint(endpoint_url):
+        attach_sandbox(client)
+
+
+AWS = ProviderSpec(
+    name=PROVIDER_AWS,
+    credential_kinds=(AwsAccessKeyCredentials.KIND, AwsRoleCredentials.KIND),
+    client_hook=attach_sandbox_to_sandbox_endpoint,
+)
