@@ -23,6 +23,7 @@ from finops_pipeline.db.quality import (
 from finops_pipeline.db.tenants import REPORTING_ROLE, tenant_transaction
 from finops_pipeline.providers.aws.client import build_cost_explorer_client, client_config
 from finops_pipeline.providers.aws.sandbox import SANDBOX_ENDPOINT_URL, sandbox_credentials
+from finops_pipeline.providers.aws.spec import AWS
 from finops_pipeline.quality import (
     MonthTotal,
     check_completeness,
@@ -89,7 +90,10 @@ def provider_totals(
     totals = []
     for number, account in accounts.items():
         client = build_cost_explorer_client(
-            sandbox_credentials(number), endpoint_url=SANDBOX_ENDPOINT_URL, config=client_config()
+            sandbox_credentials(number),
+            endpoint_url=SANDBOX_ENDPOINT_URL,
+            config=client_config(),
+            client_hook=AWS.client_hook,
         )
         response: dict[str, Any] = client.get_cost_and_usage(
             TimePeriod={

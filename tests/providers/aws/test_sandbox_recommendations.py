@@ -42,6 +42,7 @@ from finops_pipeline.providers.aws.sandbox.recommendations import (
     RecommendationsSandbox,
 )
 from finops_pipeline.providers.aws.sandbox.service import SandboxApiError
+from finops_pipeline.providers.aws.spec import AWS
 
 AS_OF = dt.date(2026, 6, 30)
 PAYER, MEMBERS = "210000000001", ("210000000002", "210000000003")
@@ -59,7 +60,9 @@ def sandbox_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[
 
     def build(account: str) -> Any:
         return build_cost_explorer_client(
-            sandbox_credentials(account), endpoint_url=SANDBOX_ENDPOINT_URL
+            sandbox_credentials(account),
+            endpoint_url=SANDBOX_ENDPOINT_URL,
+            client_hook=AWS.client_hook,
         )
 
     return build
