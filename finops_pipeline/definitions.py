@@ -8,6 +8,7 @@ from __future__ import annotations
 import dagster as dg
 
 from finops_pipeline.assets import cost_data
+from finops_pipeline.constants import COST_DATA_JOB_NAME
 from finops_pipeline.resources import default_resources
 from finops_pipeline.schedules import daily_cost_sync
 from finops_pipeline.sensors import (
@@ -17,7 +18,7 @@ from finops_pipeline.sensors import (
 )
 
 cost_data_job = dg.define_asset_job(
-    "cost_data_job",
+    COST_DATA_JOB_NAME,
     selection=[cost_data],
     description="Fetch daily costs for the selected accounts and days into cost_data.",
 )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
-from finops_pipeline.errors import UnsupportedProviderError
+from finops_pipeline.errors import FinopsError, UnsupportedProviderError
 
 if TYPE_CHECKING:
     from finops_pipeline.db.accounts import CloudAccount
@@ -123,6 +123,8 @@ class ValidationReport:
     #: The paid API the probe calls, as messages name it (``Cost Explorer``).
     paid_api: str = ""
     price_per_request_usd: str = "0.00"
+    translate_error: Callable[[BaseException], FinopsError | None] | None = None
+    sandbox: ProviderSandbox | None = None
 
     @property
     def ok(self) -> bool:
@@ -224,6 +226,43 @@ class AccountOnboarding:
     onboarding_text: Callable[[OnboardedAccount, Mapping[str, Any]], str | None]
 
 
+# --- the demo ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SandboxAccount:
+    """An account ``finops demo`` registers against a provider's sandbox."""
+
+    tenant_id: str
+    name: str
+    provider_account_id: str
+
+
+@dataclass(frozen=True)
+class ProviderSandbox:
+    """A provider's in-process sandbox, as ``finops demo`` uses it.
+
+    Attributes:
+        endpoint_url: The reserved endpoint sandbox accounts are registered with; the spec's
+            ``client_hook`` serves every client built for it.
+        is_sandbox_endpoint: Whether a stored endpoint is the sandbox's (the demo only ever
+            touches such accounts).
+        demo_accounts: The demo's tenants and their accounts.
+        credentials: The sandbox credentials of an account (derived, so they can be rebuilt).
+        start_pull: Begins a new pull, so a later read sees restated values; returns its number.
+        daily_history_start: The oldest day the provider keeps daily, for a given today.
+        history_note: Says how far that is, for the demo's ``--days`` error.
+    """
+
+    endpoint_url: str
+    is_sandbox_endpoint: Callable[[str | None], bool]
+    demo_accounts: tuple[SandboxAccount, ...]
+    credentials: Callable[[str], Credentials]
+    start_pull: Callable[[], int]
+    daily_history_start: Callable[[dt.date], dt.date]
+    history_note: str
+
+
 # --- the registry entry ------------------------------------------------------------------------
 
 
@@ -243,6 +282,9 @@ class ProviderSpec:
         validate: Its validation probe, run by ``finops accounts validate``.
         paid_api: The paid API its collection and validation call, as messages name it.
         price_per_request_usd: What one paid request costs, in USD (a decimal string).
+        translate_error: Its SDK's exceptions as typed errors (None for any other exception),
+            for the CLI's last guard.
+        sandbox: Its sandbox, for ``finops demo``.
     """
 
     name: str
@@ -254,6 +296,8 @@ class ProviderSpec:
     validate: AccountValidator | None = None
     paid_api: str = ""
     price_per_request_usd: str = "0.00"
+    translate_error: Callable[[BaseException], FinopsError | None] | None = None
+    sandbox: ProviderSandbox | None = None
 
     @property
     def credential_kinds(self) -> tuple[str, ...]:
