@@ -16,6 +16,8 @@ from finops_pipeline.errors import AccountNotFoundError, ConfigurationError
 from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing
 from finops_pipeline.security.credentials import Credentials, credential_kind, seal_credentials
 
+#: The providers ``cloud_accounts.provider``'s CHECK constraint accepts (migration 0001); which
+#: of them can be onboarded is the provider registry's business.
 SUPPORTED_PROVIDERS = (PROVIDER_AWS, PROVIDER_AZURE, PROVIDER_GCP)
 
 

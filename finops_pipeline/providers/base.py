@@ -5,7 +5,8 @@ the columns of :data:`PARSED_COLUMNS`, and exposes a Dagster resource implementi
 :class:`CostCollector`. Its :class:`ProviderSpec` names that resource, its credential kinds, how
 ``finops accounts add`` builds its credentials (:class:`AccountOnboarding`) and how ``finops
 accounts validate`` proves them (:class:`AccountValidator`, returning a
-:class:`ValidationReport`), and is registered in ``providers/__init__.py``.
+:class:`ValidationReport`), how its SDK errors read, and its sandbox for ``finops demo``
+(:class:`ProviderSandbox`). It is registered in ``providers/__init__.py``.
 """
 
 from __future__ import annotations
