@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
@@ -57,6 +58,12 @@ class FetchedCosts:
     data_unavailable: bool = False
     pagination_restarts: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Every request the provider answered, billed or not; None when only paid ones count.
+    requests: int | None = None
+    #: Quota the requests consumed, in :attr:`quota_unit` (Azure's query processing units).
+    quota_consumed: Decimal = Decimal(0)
+    #: The quota's name in metadata (``<quota_unit>_consumed``); None when there is none.
+    quota_unit: str | None = None
 
     @property
     def estimated_days(self) -> list[dt.date]:
