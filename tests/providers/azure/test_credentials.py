@@ -23,7 +23,9 @@ SECRET = "Xy8Q~abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 def credentials(**changes: object) -> AzureClientSecretCredentials:
-    fields: dict[str, object] = dict(tenant_id=TENANT, client_id=CLIENT, client_secret=Secret(SECRET))
+    fields: dict[str, object] = dict(
+        tenant_id=TENANT, client_id=CLIENT, client_secret=Secret(SECRET)
+    )
     fields.update(changes)
     return AzureClientSecretCredentials(**fields)  # type: ignore[arg-type]
 
@@ -68,8 +70,11 @@ def test_bad_input_is_a_typed_configuration_error(changes: dict[str, object], me
 
 def test_a_malformed_stored_payload_says_so_without_quoting_values() -> None:
     payload = (
-        b'{"kind":"azure_client_secret","tenant_id":"not-a-guid","client_id":"' + CLIENT.encode()
-        + b'","client_secret":"' + SECRET.encode() + b'"}'
+        b'{"kind":"azure_client_secret","tenant_id":"not-a-guid","client_id":"'
+        + CLIENT.encode()
+        + b'","client_secret":"'
+        + SECRET.encode()
+        + b'"}'
     )
     with pytest.raises(CredentialError, match="malformed") as raised:
         deserialize_credentials(payload)
