@@ -193,6 +193,14 @@ class CostManagementQueryClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def check_token(self, scope: CostScope) -> None:
+        """Ask Entra ID for a Resource Manager token, proving the secret; the token stays in
+        the credential's cache and is never returned."""
+        try:
+            self._credential.get_token(self.endpoints.credential_scope)
+        except AzureError as error:
+            raise self._translate(error, scope) from None
+
     # --- QuerySender ---------------------------------------------------------------------
 
     def first_page(self, scope: CostScope, body: bytes) -> RawResponse:
