@@ -157,6 +157,10 @@ class FinopsConfig:
             azure_month_close_day=_azure_month_close_day(env),
         )
 
+    def endpoints(self) -> dict[str, str | None]:
+        """The endpoint overrides a provider's validation probe receives, by name."""
+        return {"ce_endpoint_url": self.ce_endpoint_url, "sts_endpoint_url": self.sts_endpoint_url}
+
 
 def _text(environ: Mapping[str, str], name: str) -> str:
     return environ.get(name, "").strip()
