@@ -129,6 +129,9 @@ class ValidationReport:
     #: The paid API the probe calls, as messages name it (``Cost Explorer``).
     paid_api: str = ""
     price_per_request_usd: str = "0.00"
+    #: Provider quota the probe consumed (Azure's query processing units), and the unit's name.
+    quota_consumed: str | None = None
+    quota_unit: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -154,6 +157,11 @@ class ValidationReport:
             "paid_requests": self.paid_requests,
             "paid_request_cost_usd": self.paid_request_cost_usd,
             "unsafe_trust_policy": self.unsafe_trust_policy,
+            **(
+                {"quota_consumed": self.quota_consumed, "quota_unit": self.quota_unit}
+                if self.quota_consumed is not None
+                else {}
+            ),
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
         }
 

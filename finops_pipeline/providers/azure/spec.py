@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from finops_pipeline.constants import PROVIDER_AZURE
 from finops_pipeline.providers.azure.credentials import AzureClientSecretCredentials
+from finops_pipeline.providers.azure.onboarding import AZURE_ONBOARDING
+from finops_pipeline.providers.azure.validation import validate_account
 from finops_pipeline.providers.base import ProviderSpec
 
 #: The sandbox's reserved Resource Manager host; kept here so this module never imports it.
@@ -41,4 +43,6 @@ AZURE = ProviderSpec(
     credential_classes=(AzureClientSecretCredentials,),
     resource_key="azure_cost_management",
     client_hook=attach_sandbox_to_sandbox_endpoint,
+    onboarding=AZURE_ONBOARDING,
+    validate=validate_account,
 )

@@ -11,12 +11,13 @@ This module is pure: no Dagster, no database.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from finops_pipeline.errors import FinopsError
 from finops_pipeline.providers.azure.client import (
+    PUBLIC_AUTHORITY_HOST,
+    PUBLIC_RESOURCE_MANAGER,
     AzureEndpoints,
     ClientOptions,
     CostManagementQueryClient,
@@ -29,76 +30,31 @@ from finops_pipeline.providers.azure.query import (
     build_query_body,
     encode_query_body,
 )
-from finops_pipeline.providers.base import ClientHook
+from finops_pipeline.providers.base import ClientHook, ValidationReport
 from finops_pipeline.security.credentials import Credentials
 from finops_pipeline.sync.ranges import DateRange
 
+if TYPE_CHECKING:
+    from finops_pipeline.db.accounts import CloudAccount
 
-@dataclass(frozen=True)
-class Check:
-    """One validation step and its outcome; ``detail`` is safe to show."""
-
-    name: str
-    ok: bool
-    detail: str
+QPU = "QPU"
 
 
-@dataclass
-class AzureValidationReport:
-    """Everything validation found out about one subscription."""
-
-    account_id: str
-    checks: list[Check] = field(default_factory=list)
-    #: Resource Manager requests the probe made (not billed), and the QPU they consumed.
-    requests: int = 0
-    qpu_consumed: Decimal = Decimal(0)
-    #: Query requests are free; kept so every provider's report has the field.
-    paid_requests: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """Whether every check passed."""
-        return bool(self.checks) and all(check.ok for check in self.checks)
-
-    def add(self, name: str, ok: bool, detail: str) -> None:
-        """Record a check."""
-        self.checks.append(Check(name, ok, detail))
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary."""
-        return {
-            "account_id": self.account_id,
-            "ok": self.ok,
-            "requests": self.requests,
-            "qpu_consumed": str(self.qpu_consumed),
-            "paid_requests": self.paid_requests,
-            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
-        }
-
-
-def validate_azure_account(
-    *,
-    account_id: str,
-    subscription_id: str,
+def validate_account(
+    account: CloudAccount,
     credentials: Credentials,
-    endpoints: AzureEndpoints,
-    today: dt.date | None = None,
+    endpoints: Mapping[str, str | None],
+    *,
     client_hook: ClientHook | None = None,
-) -> AzureValidationReport:
-    """A token, then a one-day query probe on the subscription.
+    today: dt.date | None = None,
+    **_options: Any,
+) -> ValidationReport:
+    """The registry's validation probe for Azure subscriptions (``providers.base.AccountValidator``).
 
-    Args:
-        account_id: Our account id, for the report.
-        subscription_id: The subscription the account was registered with.
-        credentials: The decrypted credentials.
-        endpoints: Resource Manager and the Entra authority (the account's, or public).
-        today: The UTC date (for tests); the probe asks for the day before.
-        client_hook: The registry's Azure hook (binds the sandbox for its endpoint).
-
-    Returns:
-        The report; ``report.ok`` says whether the subscription can be collected.
+    The account's own Resource Manager endpoint and its credentials' authority host win over the
+    public cloud; the configured overrides (``endpoints``) are AWS's and do not apply.
     """
-    report = AzureValidationReport(account_id=account_id)
+    report = ValidationReport(account_id=account.id)
     if not isinstance(credentials, AzureClientSecretCredentials):
         report.add(
             "credential_kind",
@@ -107,6 +63,43 @@ def validate_azure_account(
             "an app registration's client secret",
         )
         return report
+    try:
+        resolved = AzureEndpoints(
+            resource_manager=account.endpoint_url or PUBLIC_RESOURCE_MANAGER,
+            authority_host=credentials.authority_host or PUBLIC_AUTHORITY_HOST,
+        )
+    except FinopsError as error:
+        report.add("endpoints", False, f"{type(error).__name__}: {error}")
+        return report
+    return probe_subscription(
+        report,
+        subscription_id=account.provider_account_id,
+        credentials=credentials,
+        endpoints=resolved,
+        today=today,
+        client_hook=client_hook,
+    )
+
+
+def probe_subscription(
+    report: ValidationReport,
+    *,
+    subscription_id: str,
+    credentials: AzureClientSecretCredentials,
+    endpoints: AzureEndpoints,
+    today: dt.date | None = None,
+    client_hook: ClientHook | None = None,
+) -> ValidationReport:
+    """A token, then a one-day query probe on the subscription; both recorded in ``report``.
+
+    Args:
+        report: Where the checks go.
+        subscription_id: The subscription the account was registered with.
+        credentials: The decrypted credentials.
+        endpoints: Resource Manager and the Entra authority.
+        today: The UTC date (for tests); the probe asks for the day before.
+        client_hook: The registry's Azure hook (binds the sandbox for its endpoint).
+    """
     client: CostManagementQueryClient | None = None
     try:
         scope = CostScope.subscription(subscription_id)
@@ -126,14 +119,15 @@ def validate_azure_account(
         try:
             response = client.first_page(scope, body)
         finally:
-            report.requests = client.meter.requests
-            report.qpu_consumed = client.meter.qpu_consumed
+            report.quota_consumed = str(client.meter.qpu_consumed)
+            report.quota_unit = QPU
         page = parse_query_page(response.text, status=response.status)
         report.add(
             "cost_query",
             True,
             f"a one-day Cost Management query on {scope.path} answered {response.status} with "
-            f"{len(page.rows)} rows, consuming {report.qpu_consumed} QPU of the tenant's quota",
+            f"{len(page.rows)} rows, consuming {report.quota_consumed} QPU of the tenant's quota "
+            "(queries are not billed)",
         )
     except FinopsError as error:
         report.add("error", False, f"{type(error).__name__}: {error}")

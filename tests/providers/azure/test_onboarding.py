@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from decimal import Decimal
 
 import pytest
 
+from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.errors import ConfigurationError
 from finops_pipeline.providers import provider_spec
 from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
@@ -17,7 +17,8 @@ from finops_pipeline.providers.azure.onboarding import (
     role_assignment_lines,
 )
 from finops_pipeline.providers.azure.sandbox import sandbox_credentials
-from finops_pipeline.providers.azure.validation import validate_azure_account
+from finops_pipeline.providers.azure.validation import probe_subscription, validate_account
+from finops_pipeline.providers.base import ValidationReport
 from finops_pipeline.security.credentials import Secret
 from tests.providers.azure.conftest import NO_READER, PRODUCTION, SANDBOX_ENDPOINTS, TENANT
 
@@ -70,8 +71,8 @@ def test_the_role_assignment_names_the_role_the_app_and_the_scope() -> None:
 
 
 def validate(subscription_id: str, credentials=None):
-    return validate_azure_account(
-        account_id="acct",
+    return probe_subscription(
+        ValidationReport(account_id="acct"),
         subscription_id=subscription_id,
         credentials=credentials or sandbox_credentials(TENANT),
         endpoints=SANDBOX_ENDPOINTS,
@@ -84,9 +85,9 @@ def test_validation_gets_a_token_then_probes_one_day_and_reports_its_qpu() -> No
     report = validate(PRODUCTION.subscription_id)
     assert report.ok, report.checks
     assert [check.name for check in report.checks] == ["token", "cost_query"]
-    assert report.requests == 1 and report.qpu_consumed == Decimal(1)
+    assert report.quota_consumed == "1" and report.quota_unit == "QPU"
     assert "1 QPU" in report.checks[1].detail
-    assert report.as_dict()["qpu_consumed"] == "1"
+    assert report.as_dict()["quota_consumed"] == "1"
 
 
 def test_validation_names_the_missing_role_and_a_wrong_secret() -> None:
@@ -98,12 +99,24 @@ def test_validation_names_the_missing_role_and_a_wrong_secret() -> None:
     refused = validate(PRODUCTION.subscription_id, wrong)
     assert [check.name for check in refused.checks] == ["error"]
     assert "AzureAuthenticationError" in refused.checks[0].detail
-    assert refused.requests == 0  # no query is sent without a token
+    assert refused.quota_consumed is None  # no query is sent without a token
 
 
-def test_validation_refuses_credentials_of_another_cloud() -> None:
+def test_the_registry_probe_refuses_credentials_of_another_cloud() -> None:
+    account = CloudAccount(
+        id="acct",
+        tenant_id="contoso",
+        name="prod",
+        provider="azure",
+        provider_account_id=PRODUCTION.subscription_id,
+        credential_kind="aws_access_key",
+        credentials_encrypted=b"",
+        endpoint_url=None,
+        status="active",
+        created_at=dt.datetime.now(dt.UTC),
+    )
     aws = AwsAccessKeyCredentials(
         access_key_id="AKIAEXAMPLE000000001", secret_access_key=Secret("x")
     )
-    report = validate(PRODUCTION.subscription_id, aws)
+    report = validate_account(account, aws, {})
     assert not report.ok and report.checks[0].name == "credential_kind"
