@@ -143,7 +143,8 @@ def accounts() -> None:
     "--validate",
     "validate_now",
     is_flag=True,
-    help="Validate now (one paid request); remove the account if it fails.",
+    help="Validate now (AWS: one paid request; Azure: one query's QPU); remove the account "
+    "if it fails.",
 )
 def accounts_add(
     tenant_id: str,
