@@ -1,7 +1,8 @@
-"""``finops demo``: the whole product on the embedded default, against the sandbox.
+"""``finops demo``: the whole product on the embedded default, against the sandboxes.
 
-Registers sandbox accounts for a few tenants (credentials encrypted for real), backfills their
-history through the real ``cost_data`` asset as in-process range runs, and summarises what is
+Registers the sandbox accounts of every registered provider that has a sandbox
+(``ProviderSpec.sandbox``: AWS accounts for a few tenants, an Azure tenant's subscriptions), with
+credentials encrypted for real, backfills their history through the real ``cost_data`` asset as in-process range runs, and summarises what is
 in ``cost_data``. Safe to re-run: accounts are found again by their natural key, rows are
 replaced per window, and each run is a new sandbox pull, so restated values show as changed.
 """
@@ -22,6 +23,7 @@ import psycopg
 from finops_pipeline.cli.instance_config import write_instance_config
 from finops_pipeline.cli.runner import SyncResult, local_dagster_home, sync_accounts
 from finops_pipeline.config import finops_home
+from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.db.accounts import (
     find_account_id,
     get_account,
@@ -50,6 +52,7 @@ class DemoAccount:
     name: str
     number: str
     created: bool
+    provider: str = PROVIDER_AWS
 
 
 @dataclass
@@ -137,9 +140,9 @@ def ensure_demo_accounts(
     for spec in sandbox_providers() if providers is None else providers:
         sandbox = spec.sandbox
         assert sandbox is not None
-        for demo_account in sandbox.demo_accounts:
+        for demo_account in sandbox.demo_accounts():
             tenant_id, number = demo_account.tenant_id, demo_account.provider_account_id
-            credentials = sandbox.credentials(number)
+            credentials = demo_account.credentials
             existing_id = find_account_id(connection, tenant_id, spec.name, number)
             if existing_id is None:
                 account_id = register_account(
@@ -152,7 +155,9 @@ def ensure_demo_accounts(
                     credentials=credentials,
                     endpoint_url=sandbox.endpoint_url,
                 )
-                accounts.append(DemoAccount(account_id, tenant_id, demo_account.name, number, True))
+                accounts.append(
+                    DemoAccount(account_id, tenant_id, demo_account.name, number, True, spec.name)
+                )
                 continue
             account = get_account(connection, existing_id)
             if not sandbox.is_sandbox_endpoint(account.endpoint_url):
@@ -166,7 +171,9 @@ def ensure_demo_accounts(
             except CredentialError:
                 blob = seal_credentials(credentials, ring, account.encryption_context)
                 replace_credentials(connection, account.id, blob)
-            accounts.append(DemoAccount(account.id, tenant_id, account.name, number, False))
+            accounts.append(
+                DemoAccount(account.id, tenant_id, account.name, number, False, spec.name)
+            )
     return accounts
 
 
@@ -186,8 +193,14 @@ def run_demo(
     start, end = demo_window(days, today, providers)
     ring, key_source = key_ring_for_demo()
     # Each demo run is a new pull from each sandbox, as a later read of the provider would be.
-    pulls = [spec.sandbox.start_pull() for spec in providers if spec.sandbox is not None]
-    report = DemoReport(start=start, end=end, key_source=key_source, pull_generation=max(pulls))
+    pulls = [
+        spec.sandbox.start_pull()
+        for spec in providers
+        if spec.sandbox is not None and spec.sandbox.start_pull is not None
+    ]
+    report = DemoReport(
+        start=start, end=end, key_source=key_source, pull_generation=max(pulls, default=0)
+    )
     report.accounts = ensure_demo_accounts(connection, ring, providers)
     ids = [account.account_id for account in report.accounts]
     report.rows_before = count_cost_rows(connection, ids)
@@ -224,6 +237,14 @@ def summary_lines(report: DemoReport) -> list[str]:
         f"{report.total('rows_restated'):,} restated, {report.total('rows_unchanged'):,} "
         f"unchanged, {report.total('rows_removed'):,} removed",
         f"  paid CE requests    {paid} (${cost:.2f} on real AWS), {len(report.syncs)} range runs",
+        *(
+            [
+                f"  Azure queries       {report.total('azure_requests')} requests (not billed), "
+                f"{report.total('azure_qpu_consumed')} QPU of the tenant's quota"
+            ]
+            if report.total("azure_requests")
+            else []
+        ),
         f"  credentials key     {report.key_source}",
         "",
         "Cost per tenant over the window:",

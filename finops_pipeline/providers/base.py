@@ -61,6 +61,12 @@ class FetchedCosts:
     data_unavailable: bool = False
     pagination_restarts: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Every request the provider answered, billed or not; None when only paid ones count.
+    requests: int | None = None
+    #: Quota the requests consumed, in :attr:`quota_unit` (Azure's query processing units).
+    quota_consumed: Decimal = Decimal(0)
+    #: The quota's name in metadata (``<quota_unit>_consumed``); None when there is none.
+    quota_unit: str | None = None
 
     @property
     def estimated_days(self) -> list[dt.date]:
@@ -124,8 +130,9 @@ class ValidationReport:
     #: The paid API the probe calls, as messages name it (``Cost Explorer``).
     paid_api: str = ""
     price_per_request_usd: str = "0.00"
-    translate_error: Callable[[BaseException], FinopsError | None] | None = None
-    sandbox: ProviderSandbox | None = None
+    #: Provider quota the probe consumed (Azure's query processing units), and the unit's name.
+    quota_consumed: str | None = None
+    quota_unit: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -151,6 +158,11 @@ class ValidationReport:
             "paid_requests": self.paid_requests,
             "paid_request_cost_usd": self.paid_request_cost_usd,
             "unsafe_trust_policy": self.unsafe_trust_policy,
+            **(
+                {"quota_consumed": self.quota_consumed, "quota_unit": self.quota_unit}
+                if self.quota_consumed is not None
+                else {}
+            ),
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
         }
 
@@ -232,11 +244,13 @@ class AccountOnboarding:
 
 @dataclass(frozen=True)
 class SandboxAccount:
-    """An account ``finops demo`` registers against a provider's sandbox."""
+    """An account ``finops demo`` registers against a provider's sandbox, with its sandbox
+    credentials (derived by the sandbox, so they can always be rebuilt)."""
 
     tenant_id: str
     name: str
     provider_account_id: str
+    credentials: Credentials
 
 
 @dataclass(frozen=True)
@@ -248,20 +262,20 @@ class ProviderSandbox:
             ``client_hook`` serves every client built for it.
         is_sandbox_endpoint: Whether a stored endpoint is the sandbox's (the demo only ever
             touches such accounts).
-        demo_accounts: The demo's tenants and their accounts.
-        credentials: The sandbox credentials of an account (derived, so they can be rebuilt).
-        start_pull: Begins a new pull, so a later read sees restated values; returns its number.
+        demo_accounts: The demo's accounts; called only by the demo, so the sandbox's catalogue
+            is imported only there.
         daily_history_start: The oldest day the provider keeps daily, for a given today.
-        history_note: Says how far that is, for the demo's ``--days`` error.
+        history_note: Says how far back that is, for the demo's ``--days`` error.
+        start_pull: Begins a new pull, so later reads see restated values; returns its number.
+            None when the sandbox follows another's pull (Azure's follows the AWS sandbox's).
     """
 
     endpoint_url: str
     is_sandbox_endpoint: Callable[[str | None], bool]
-    demo_accounts: tuple[SandboxAccount, ...]
-    credentials: Callable[[str], Credentials]
-    start_pull: Callable[[], int]
+    demo_accounts: Callable[[], tuple[SandboxAccount, ...]]
     daily_history_start: Callable[[dt.date], dt.date]
     history_note: str
+    start_pull: Callable[[], int] | None = None
 
 
 # --- the registry entry ------------------------------------------------------------------------

@@ -106,5 +106,19 @@ def test_every_registered_provider_can_be_onboarded_and_validated() -> None:
     for spec in provider_specs():
         assert spec.onboarding is not None, spec.name
         assert spec.validate is not None, spec.name
-        assert spec.paid_api, spec.name
         assert spec.validation_report("x").paid_api == spec.paid_api
+
+
+def test_every_sandbox_serves_its_own_demo_accounts() -> None:
+    from finops_pipeline.providers import provider_specs
+
+    sandboxes = [spec for spec in provider_specs() if spec.sandbox is not None]
+    assert {spec.name for spec in sandboxes} >= {"aws", "azure"}
+    for spec in sandboxes:
+        assert spec.sandbox is not None
+        accounts = spec.sandbox.demo_accounts()
+        assert accounts, spec.name
+        assert spec.sandbox.is_sandbox_endpoint(spec.sandbox.endpoint_url)
+        assert not spec.sandbox.is_sandbox_endpoint("https://example.com")
+        for account in accounts:
+            assert account.credentials.kind in spec.credential_kinds

@@ -33,18 +33,24 @@ def attach_sandbox_to_sandbox_endpoint(client: Any, endpoint_url: str | None) ->
         attach_sandbox(client)
 
 
+def demo_accounts() -> tuple[SandboxAccount, ...]:
+    """The demo organisation's accounts (``sandbox.catalogue.DEMO_TENANTS``)."""
+    return tuple(
+        SandboxAccount(
+            tenant.tenant_id, account.name, account.number, sandbox_credentials(account.number)
+        )
+        for tenant in DEMO_TENANTS
+        for account in tenant.accounts
+    )
+
+
 SANDBOX = ProviderSandbox(
     endpoint_url=SANDBOX_ENDPOINT_URL,
     is_sandbox_endpoint=is_sandbox_endpoint,
-    demo_accounts=tuple(
-        SandboxAccount(tenant.tenant_id, account.name, account.number)
-        for tenant in DEMO_TENANTS
-        for account in tenant.accounts
-    ),
-    credentials=sandbox_credentials,
-    start_pull=advance_generation,
+    demo_accounts=demo_accounts,
     daily_history_start=history_start,
     history_note="Cost Explorer keeps daily data for the current month and the previous 13.",
+    start_pull=advance_generation,
 )
 
 AWS = ProviderSpec(
