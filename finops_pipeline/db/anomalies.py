@@ -278,9 +278,3 @@ def tenant_latest_day(connection: psycopg.Connection, tenant_id: str) -> dt.date
             "SELECT max(date) FROM cost_data WHERE tenant_id = %s", (tenant_id,)
         ).fetchone()
     return row[0] if row else None
-
-
-def tenant_ids(connection: psycopg.Connection) -> list[str]:
-    """Every tenant, sorted."""
-    rows = connection.execute("SELECT tenant_id FROM tenants ORDER BY tenant_id").fetchall()
-    return [str(row[0]) for row in rows]

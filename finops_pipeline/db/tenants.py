@@ -94,3 +94,9 @@ def tenant_transaction(connection: psycopg.Connection, tenant_id: str) -> Iterat
         # Bound parameter: a tenant id is data, never SQL.
         connection.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, tenant_id))
         yield
+
+
+def tenant_ids(connection: psycopg.Connection) -> list[str]:
+    """Every tenant, sorted (the pipeline role sees them all)."""
+    rows = connection.execute("SELECT tenant_id FROM tenants ORDER BY tenant_id").fetchall()
+    return [str(row[0]) for row in rows]

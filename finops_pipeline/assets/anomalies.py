@@ -1,0 +1,135 @@
+"""The ``cost_anomalies`` asset: (account, service, day) points far from their baseline."""
+
+import dagster as dg
+from pydantic import Field
+
+from finops_pipeline.assets.cost_data import cost_data
+from finops_pipeline.insights.anomalies import DetectorConfig
+from finops_pipeline.resources.postgres import PostgresResource
+from finops_pipeline.sync.anomaly_refresh import DEFAULT_LOOKBACK_DAYS, refresh_anomalies
+
+PREVIEW_ROWS = 10
+
+#: Re-run whenever cost_data changed, once nothing upstream is running. Unlike ``eager()``
+#: it does not wait for "missing" upstream partitions: cost_data has one per account and
+#: day of Cost Explorer's whole history, most of which are never materialised, and an
+#: unpartitioned asset downstream of them would otherwise never run.
+AFTER_COST_DATA_CHANGES = (
+    (
+        dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()
+    ).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after cost_data changes")
+
+
+class AnomalyDetectionConfig(dg.Config):
+    """Run config of ``cost_anomalies``; the defaults are tuned on the sandbox."""
+
+    lookback_days: int = Field(
+        default=DEFAULT_LOOKBACK_DAYS,
+        description="Days of each account re-read and re-judged, ending at the newest day.",
+    )
+    min_daily_cost: float = Field(
+        default=DetectorConfig.min_daily_cost,
+        description="Tiny-service floor: a service costing less than this a day is ignored.",
+    )
+    min_impact: float = Field(
+        default=DetectorConfig.min_impact,
+        description="Smallest |actual - expected| worth an alarm, in the account's currency.",
+    )
+    score_threshold: float = Field(
+        default=DetectorConfig.score_threshold,
+        description="Robust z-score a point must reach, either way.",
+    )
+
+    def detector(self) -> DetectorConfig:
+        return DetectorConfig(
+            min_daily_cost=self.min_daily_cost,
+            min_impact=self.min_impact,
+            score_threshold=self.score_threshold,
+        )
+
+
+@dg.asset(
+    name="cost_anomalies",
+    deps=[cost_data],
+    automation_condition=AFTER_COST_DATA_CHANGES,
+    group_name="insights",
+    kinds={"postgres", "pandas"},
+    owners=["team:finops"],
+    tags={"domain": "finops"},
+    metadata={"dagster/table_name": "cost_anomalies"},
+)
+def cost_anomalies(
+    context: dg.AssetExecutionContext,
+    config: AnomalyDetectionConfig,
+    postgres: PostgresResource,
+) -> dg.MaterializeResult:
+    """Days on which a service's cost jumped or fell far from its usual level, per account.
+
+    The baseline is the 28 days before each day (median and MAD, with weekday seasonality);
+    services under the tiny-service floor are ignored. Re-runs after every cost_data change
+    and re-judges the recent days, so a restated day updates its anomaly in place.
+    """
+    with postgres.connection() as connection:
+        report = refresh_anomalies(
+            connection,
+            config.detector(),
+            lookback_days=config.lookback_days,
+            run_id=context.run.run_id,
+        )
+    anomalies = report.anomalies
+    spikes = int((anomalies["direction"] == "spike").sum()) if not anomalies.empty else 0
+    preview = (
+        anomalies.assign(magnitude=anomalies["impact"].abs())
+        .sort_values(["magnitude", "date"], ascending=[False, False])
+        .head(PREVIEW_ROWS)
+        if not anomalies.empty
+        else anomalies
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(len(anomalies)),
+            "judged_from": dg.MetadataValue.text(str(report.start)),
+            "judged_to": dg.MetadataValue.text(str(report.end)),
+            "accounts": dg.MetadataValue.int(report.accounts),
+            "spikes": dg.MetadataValue.int(spikes),
+            "drops": dg.MetadataValue.int(len(anomalies) - spikes),
+            "anomalies_new": dg.MetadataValue.int(report.stats.inserted),
+            "anomalies_updated": dg.MetadataValue.int(report.stats.updated),
+            "anomalies_unchanged": dg.MetadataValue.int(report.stats.unchanged),
+            "anomalies_removed": dg.MetadataValue.int(report.stats.removed),
+            "largest": dg.MetadataValue.table(
+                records=[
+                    dg.TableRecord(
+                        {
+                            "tenant": str(row.tenant_id),
+                            "account": str(row.cloud_account_id),
+                            "service": str(row.service),
+                            "date": str(row.date),
+                            "direction": str(row.direction),
+                            "expected": round(float(row.expected), 2),
+                            "actual": round(float(row.actual), 2),
+                            "impact": round(float(row.impact), 2),
+                            "currency": str(row.currency),
+                        }
+                    )
+                    for row in preview.itertuples(index=False)
+                ],
+                schema=dg.TableSchema(
+                    columns=[
+                        dg.TableColumn("tenant", "string"),
+                        dg.TableColumn("account", "string"),
+                        dg.TableColumn("service", "string"),
+                        dg.TableColumn("date", "string"),
+                        dg.TableColumn("direction", "string"),
+                        dg.TableColumn("expected", "float"),
+                        dg.TableColumn("actual", "float"),
+                        dg.TableColumn("impact", "float"),
+                        dg.TableColumn("currency", "string"),
+                    ]
+                ),
+            ),
+        }
+    )
