@@ -97,6 +97,12 @@ def tenant_transaction(connection: psycopg.Connection, tenant_id: str) -> Iterat
 
 
 def tenant_ids(connection: psycopg.Connection) -> list[str]:
-    """Every tenant, sorted (the pipeline role sees them all)."""
-    rows = connection.execute("SELECT tenant_id FROM tenants ORDER BY tenant_id").fetchall()
+    """Every tenant with an account or an external id, sorted (the pipeline role sees all).
+
+    ``tenants`` only holds tenants that were given an external id (role accounts), so the
+    tenants of access-key accounts come from ``cloud_accounts``.
+    """
+    rows = connection.execute(
+        "SELECT tenant_id FROM tenants UNION SELECT tenant_id FROM cloud_accounts ORDER BY 1"
+    ).fetchall()
     return [str(row[0]) for row in rows]
