@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from finops_pipeline.cli.recommendations import recommendations
 from finops_pipeline.constants import DEMO_DEFAULT_DAYS
 from finops_pipeline.errors import FinopsError, typed_error
 from finops_pipeline.providers import provider_names
@@ -864,3 +865,6 @@ def _run_in_foreground(command: list[str], env: dict[str, str]) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+main.add_command(recommendations)
