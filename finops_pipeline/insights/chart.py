@@ -264,7 +264,9 @@ def _decorate(
     axes.yaxis.set_major_formatter(currency_formatter(currency))
     axes.set_ylabel(f"Daily spend ({currency})", fontsize=9)
     axes.set_ylim(bottom=0)
-    axes.set_xlim(spend.index.min(), spend.index.max())
+    # Half a day either side, so a marker on the first or last day is drawn whole.
+    margin = pd.Timedelta(hours=12)
+    axes.set_xlim(spend.index.min() - margin, spend.index.max() + margin)
     axes.grid(axis="y", color="#E6E6E6", linewidth=0.8)
     axes.tick_params(labelsize=8)
     for side in ("top", "right"):

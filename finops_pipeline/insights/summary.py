@@ -99,7 +99,8 @@ def build_tenant_summary(
         "",
         *_movers_table(movers, label),
         "",
-        f"#### Anomalies ({len(listed)} in the period, largest {ANOMALIES_LISTED} shown)",
+        f"#### Anomalies ({len(listed)} in the period"
+        + (f", the largest {ANOMALIES_LISTED} shown)" if len(listed) > ANOMALIES_LISTED else ")"),
         "",
         *_anomalies_table(listed.head(ANOMALIES_LISTED), label),
     ]
@@ -159,7 +160,7 @@ def _anomalies_table(anomalies: pd.DataFrame, label: FuncFormatter) -> list[str]
 
 def _signed(label: FuncFormatter, value: float) -> str:
     text = label(abs(value))
-    return f"+{text}" if value >= 0 else f"−{text}"
+    return f"+{text}" if value >= 0 else f"-{text}"
 
 
 def _cell(text: object) -> str:
