@@ -22,6 +22,7 @@ from finops_pipeline.sensors import (
     last_sync_failure_sensor,
     last_sync_success_sensor,
 )
+from finops_pipeline.sensors.insights import insights_automation_sensor
 from finops_pipeline.sensors.tenants import tenants_sensor
 
 cost_data_job = dg.define_asset_job(
@@ -45,6 +46,7 @@ defs = dg.Definitions(
         last_sync_success_sensor,
         last_sync_failure_sensor,
         tenants_sensor,
+        insights_automation_sensor,
     ],
     resources=default_resources(),
     # A cost_data run is one step; the default multiprocess executor would start a second
