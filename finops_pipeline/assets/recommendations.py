@@ -113,6 +113,31 @@ def refresh_metadata(report: RefreshReport) -> dict[str, dg.MetadataValue]:
     }
     for currency, amount in sorted(report.open_savings().items()):
         metadata[f"open_monthly_savings_{currency}"] = dg.MetadataValue.text(str(amount))
+    metadata["largest"] = dg.MetadataValue.table(
+        records=[
+            dg.TableRecord(
+                {
+                    "account": account_id,
+                    "kind": recommendation.kind,
+                    "resource": recommendation.resource_id,
+                    "recommended": recommendation.recommended,
+                    "monthly_savings": str(recommendation.estimated_monthly_savings),
+                    "currency": recommendation.currency,
+                }
+            )
+            for account_id, recommendation in report.largest()
+        ],
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn("account", "string"),
+                dg.TableColumn("kind", "string"),
+                dg.TableColumn("resource", "string"),
+                dg.TableColumn("recommended", "string"),
+                dg.TableColumn("monthly_savings", "string"),
+                dg.TableColumn("currency", "string"),
+            ]
+        ),
+    )
     if report.failures:
         metadata["failed_accounts"] = dg.MetadataValue.text(
             ", ".join(f.account_id for f in report.failures)

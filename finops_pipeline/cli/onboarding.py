@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from finops_pipeline.db.accounts import CloudAccount, get_account, list_accounts, register_account
+from finops_pipeline.db.recommendations import delete_account_insights
 from finops_pipeline.db.tenants import check_tenant_id, ensure_tenant
 from finops_pipeline.errors import ConfigurationError, FinopsError, UnsupportedProviderError
 from finops_pipeline.providers import provider_spec
@@ -234,6 +235,7 @@ def remove_account(
                 "DELETE FROM account_sync_runs WHERE cloud_account_id = %s", (account_id,)
             )
             sync_rows = cursor.rowcount
+            delete_account_insights(connection, account_id)
     return RemovedAccount(account_id, cost_rows, sync_rows)
 
 

@@ -30,11 +30,15 @@ class AccountScope:
     tenant_id: str
 
 
-def detector_accounts(connection: psycopg.Connection) -> list[AccountScope]:
-    """Every account with costs, and its tenant (removed accounts' history included)."""
+def detector_accounts(
+    connection: psycopg.Connection, start: dt.date, end: dt.date
+) -> list[AccountScope]:
+    """Every account with costs from ``start`` to ``end``, and its tenant (removed accounts'
+    kept history included)."""
     rows = connection.execute(
         "SELECT DISTINCT cloud_account_id::text, tenant_id FROM cost_data "
-        "ORDER BY tenant_id, cloud_account_id::text"
+        "WHERE date BETWEEN %s AND %s ORDER BY tenant_id, cloud_account_id::text",
+        (start, end),
     ).fetchall()
     return [AccountScope(account_id, tenant_id) for account_id, tenant_id in rows]
 
@@ -133,6 +137,12 @@ def replace_anomalies(
         raise ValueError(f"anomaly on {outside[0][2]} is outside the judged {start}..{end}")
     key = (scope.tenant_id, scope.account_id, source)
     with connection.transaction():
+        # Two runs judging one account at once (a manual run beside the automated one) write
+        # one after the other.
+        connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (f"cost_anomalies:{scope.account_id}:{source}",),
+        )
         connection.execute(
             """
             CREATE TEMP TABLE anomalies_staging (

@@ -82,7 +82,7 @@ def refresh_anomalies(
     # earlier run with a longer history found.
     report.start = read_from + dt.timedelta(days=config.window_days)
     report.end = end
-    accounts = detector_accounts(connection)
+    accounts = detector_accounts(connection, read_from, end)
     report.accounts = len(accounts)
     found: list[pd.DataFrame] = []
     for first in range(0, len(accounts), batch):

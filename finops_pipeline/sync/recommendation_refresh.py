@@ -20,10 +20,14 @@ import psycopg
 from finops_pipeline.db.accounts import CloudAccount, get_account
 from finops_pipeline.db.recommendations import refresh_recommendations
 from finops_pipeline.errors import FinopsError
+from finops_pipeline.insights.recommendations import Recommendation
 from finops_pipeline.providers.recommenders import RecommendationCollector, recommender_for
 from finops_pipeline.security.credentials import Credentials
 
 logger = logging.getLogger(__name__)
+
+#: Open recommendations kept per account for the materialisation's preview.
+PREVIEW_ROWS = 10
 
 
 class PaidRequestMeter(Protocol):
@@ -50,6 +54,8 @@ class AccountRefresh:
     open_savings: dict[str, Decimal]
     open_count: int
     notes: tuple[str, ...] = ()
+    #: The account's largest open recommendations, largest first.
+    largest: tuple[Recommendation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,12 @@ class RefreshReport:
     @property
     def open_count(self) -> int:
         return sum(account.open_count for account in self.refreshed)
+
+    def largest(self, limit: int = PREVIEW_ROWS) -> list[tuple[str, Recommendation]]:
+        """The run's largest open recommendations with their account id, largest first."""
+        every = [(a.account_id, r) for a in self.refreshed for r in a.largest]
+        every.sort(key=lambda item: (-item[1].estimated_monthly_savings, item[1].key))
+        return every[:limit]
 
 
 def refresh_accounts(
@@ -155,6 +167,12 @@ def refresh_accounts(
                 open_savings=savings,
                 open_count=len(open_states),
                 notes=tuple(fetched.notes),
+                largest=tuple(
+                    sorted(
+                        (state.recommendation for state in open_states),
+                        key=lambda r: (-r.estimated_monthly_savings, r.key),
+                    )[:PREVIEW_ROWS]
+                ),
             )
         )
     return report

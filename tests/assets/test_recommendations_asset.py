@@ -125,6 +125,9 @@ def test_weekly_refresh_replaces_and_resolves_with_two_paid_requests_per_account
     assert metadata[PAID_REQUESTS_KEY].value == 4
     assert metadata[PAID_REQUESTS_BY_ACCOUNT_KEY].value == {production: 2, staging: 2}
     assert request_counts().by_account == {PRODUCTION: 2, STAGING: 2}
+    largest = [row.data for row in metadata["largest"].value.records]  # type: ignore[attr-defined]
+    savings = [float(row["monthly_savings"]) for row in largest]
+    assert len(largest) == 10 and savings == sorted(savings, reverse=True)
     week_1_open, resolved = open_and_resolved(connection, production)
     assert resolved == set() and len(week_1_open) == metadata["recommendations_new"].value - len(
         open_and_resolved(connection, staging)[0]

@@ -162,3 +162,41 @@ def test_providers_and_tenants_are_refreshed_apart(
 
     with pytest.raises(ConfigurationError, match="No accounts or recommendations"):
         top_recommendations(connection, "nobody")
+
+
+def test_purging_an_account_deletes_its_recommendations_and_anomalies(
+    connection: psycopg.Connection, key_ring: KeyRing
+) -> None:
+    import pandas as pd
+
+    from finops_pipeline.cli.onboarding import remove_account
+    from finops_pipeline.db.anomalies import AccountScope, replace_anomalies
+
+    kept = get_account(connection, add_account(connection, key_ring, "tenant-a"))
+    purged = get_account(connection, add_account(connection, key_ring, "tenant-b"))
+    day = dt.date(2026, 6, 1)
+    spike = pd.DataFrame(
+        [("EC2", "USD", day, 1.0, 90.0, 89.0, 17.8, "spike", True)],
+        columns=[
+            "service",
+            "currency",
+            "date",
+            "expected",
+            "actual",
+            "impact",
+            "score",
+            "direction",
+            "confirmed",
+        ],
+    )
+    for account in (kept, purged):
+        refresh_recommendations(connection, account, "aws", [rec("i-a")], seen_at=WEEK_1)
+        replace_anomalies(
+            connection, AccountScope(account.id, account.tenant_id), spike, start=day, end=day
+        )
+    remove_account(connection, kept.id)  # without --purge its insights stay
+    remove_account(connection, purged.id, purge=True)
+    for table in ("cost_recommendations", "cost_anomalies"):
+        assert connection.execute(
+            f"SELECT DISTINCT cloud_account_id::text FROM {table}"
+        ).fetchall() == [(kept.id,)]
