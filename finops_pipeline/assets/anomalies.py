@@ -10,6 +10,26 @@ from finops_pipeline.sync.anomaly_refresh import DEFAULT_LOOKBACK_DAYS, refresh_
 
 PREVIEW_ROWS = 10
 
+ANOMALY_COLUMNS = dg.TableSchema(
+    columns=[
+        dg.TableColumn("tenant_id", "text"),
+        dg.TableColumn("cloud_account_id", "uuid", description="cloud_accounts.id"),
+        dg.TableColumn("source", "text", description="finops_detector, or a provider's own"),
+        dg.TableColumn("service", "text"),
+        dg.TableColumn("currency", "text"),
+        dg.TableColumn("date", "date", description="UTC usage day"),
+        dg.TableColumn("expected", "numeric", description="Baseline for the day"),
+        dg.TableColumn("actual", "numeric", description="Gross cost (credits excluded)"),
+        dg.TableColumn("score", "double precision", description="Robust z-score"),
+        dg.TableColumn("impact", "numeric", description="actual - expected"),
+        dg.TableColumn("direction", "text", description="spike or drop"),
+        dg.TableColumn("confirmed", "boolean", description="The 14 days after it exist"),
+    ],
+    constraints=dg.TableConstraints(
+        other=["primary key (tenant_id, cloud_account_id, source, service, currency, date)"]
+    ),
+)
+
 #: Re-run whenever cost_data changed, once nothing upstream is running. Unlike ``eager()``
 #: it does not wait for "missing" upstream partitions: cost_data has one per account and
 #: day of Cost Explorer's whole history, most of which are never materialised, and an
@@ -59,7 +79,7 @@ class AnomalyDetectionConfig(dg.Config):
     kinds={"postgres", "pandas"},
     owners=["team:finops"],
     tags={"domain": "finops"},
-    metadata={"dagster/table_name": "cost_anomalies"},
+    metadata={"dagster/column_schema": ANOMALY_COLUMNS, "dagster/table_name": "cost_anomalies"},
 )
 def cost_anomalies(
     context: dg.AssetExecutionContext,

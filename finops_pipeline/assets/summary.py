@@ -76,7 +76,7 @@ def cost_summary(
     metadata: dict[str, dg.MetadataValue] = {
         "summary": dg.MetadataValue.md(summary.markdown),
         "chart_bytes": dg.MetadataValue.int(len(summary.png)),
-        "period": dg.MetadataValue.text(f"{summary.start} to {summary.end}"),
+        "period": dg.MetadataValue.text(summary.period),
         "last_7_days": dg.MetadataValue.text(f"{label(summary.last_7_days)}"),
         "anomalies": dg.MetadataValue.int(summary.anomalies_shown),
         "movers": dg.MetadataValue.table(

@@ -35,6 +35,8 @@ class TenantSummary:
     tenant_id: str
     start: dt.date | None
     end: dt.date | None
+    #: "<start> to <end>", or "no costs yet".
+    period: str
     currency: str
     markdown: str
     png: bytes
@@ -108,6 +110,7 @@ def build_tenant_summary(
         tenant_id=tenant_id,
         start=start,
         end=end,
+        period=period,
         currency=currency,
         markdown="\n".join(lines),
         png=png,
@@ -119,7 +122,7 @@ def build_tenant_summary(
 
 def _anomalies_in(anomalies: pd.DataFrame, currency: str) -> pd.DataFrame:
     if anomalies.empty:
-        return anomalies
+        return anomalies.assign(magnitude=pd.Series(dtype=float))
     mine = anomalies[anomalies["currency"].str.upper() == currency].copy()
     mine["magnitude"] = mine["impact"].astype(float).abs()
     return mine.sort_values(["magnitude", "date"], ascending=[False, False])
