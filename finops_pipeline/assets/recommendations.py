@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from finops_pipeline.assets.cost_data import COST_EXPLORER_POOL
+from finops_pipeline.assets.cost_data import COLLECTOR_RESOURCE_KEYS, COST_EXPLORER_POOL
 from finops_pipeline.partitions import cloud_account_partitions
 from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
-from finops_pipeline.resources.aws import AwsCostExplorerResource
+from finops_pipeline.providers.recommenders import RecommendationCollector
 from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sync.recommendation_refresh import RefreshReport, refresh_accounts
@@ -40,6 +40,9 @@ RECOMMENDATION_COLUMNS = dg.TableSchema(
 
 @dg.asset(
     name="cost_recommendations",
+    # By key, as cost_data: each registered provider's resource, which recommends savings
+    # when it implements RecommendationCollector.
+    required_resource_keys={"postgres", "credential_decryptor", *COLLECTOR_RESOURCE_KEYS.values()},
     partitions_def=cloud_account_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     # Paid Cost Explorer requests, like cost_data's: the same concurrency pool.
@@ -53,12 +56,7 @@ RECOMMENDATION_COLUMNS = dg.TableSchema(
         "dagster/table_name": "cost_recommendations",
     },
 )
-def cost_recommendations(
-    context: dg.AssetExecutionContext,
-    postgres: PostgresResource,
-    credential_decryptor: CredentialDecryptor,
-    aws_cost_explorer: AwsCostExplorerResource,
-) -> dg.MaterializeResult:
+def cost_recommendations(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """What each account could save, as its cloud provider recommends it (estimated monthly).
 
     AWS: EC2 rightsizing and Savings Plans purchases from Cost Explorer, two paid requests per
@@ -66,6 +64,8 @@ def cost_recommendations(
     for the account: recommendations still there are updated, ones that disappeared are
     marked resolved (kept, with when they were last seen). Refreshed weekly.
     """
+    postgres: PostgresResource = context.resources.postgres
+    credential_decryptor: CredentialDecryptor = context.resources.credential_decryptor
     # A range run lists every account; partition_key would raise.
     account_ids = list(context.partition_keys)
     with postgres.connection() as connection:
@@ -73,7 +73,7 @@ def cost_recommendations(
             account_ids,
             connection=connection,
             decrypt=credential_decryptor.decrypt_credentials,
-            collectors={aws_cost_explorer.provider: aws_cost_explorer},
+            collectors=recommenders_from(context),
             run_id=context.run.run_id,
         )
     for refreshed in report.refreshed:
@@ -95,6 +95,20 @@ def cost_recommendations(
             allow_retries=not all(f.permanent for f in report.failures),
         )
     return dg.MaterializeResult(metadata=metadata)
+
+
+def recommenders_from(context: dg.AssetExecutionContext) -> dict[str, RecommendationCollector]:
+    """The bound provider resources that recommend savings; accounts of the others fail alone
+    with "no recommendations collector" until theirs implements it."""
+    resources = {
+        provider: getattr(context.resources, key)
+        for provider, key in COLLECTOR_RESOURCE_KEYS.items()
+    }
+    return {
+        provider: resource
+        for provider, resource in resources.items()
+        if callable(getattr(resource, "fetch_recommendations", None))
+    }
 
 
 def refresh_metadata(report: RefreshReport) -> dict[str, dg.MetadataValue]:

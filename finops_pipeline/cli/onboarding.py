@@ -19,16 +19,11 @@ from finops_pipeline.db.recommendations import delete_account_insights
 from finops_pipeline.db.tenants import check_tenant_id, ensure_tenant
 from finops_pipeline.errors import ConfigurationError, FinopsError, UnsupportedProviderError
 from finops_pipeline.providers import provider_spec
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials, AwsRoleCredentials
 from finops_pipeline.providers.aws.roles import PipelinePrincipal, role_account_id
 from finops_pipeline.providers.aws.validation import ValidationReport, validate_aws_account
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import (
-    AwsAccessKeyCredentials,
-    AwsRoleCredentials,
-    Credentials,
-    Secret,
-    open_credentials,
-)
+from finops_pipeline.security.credentials import Credentials, Secret, open_credentials
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,9 @@
-"""The seam every cloud provider's collector fits.
+"""The seam every cloud provider fits: its spec, its collector, and the costs it returns.
 
-AWS is the first collector. Azure (Cost Management Query API) and GCP (BigQuery billing export)
-plug in by implementing :class:`CostCollector` and registering under their provider name.
+A provider's package (``providers/<cloud>/``) parses its own API into :class:`ParsedCosts`, with
+the columns of :data:`PARSED_COLUMNS`, and exposes a Dagster resource implementing
+:class:`CostCollector`. Its :class:`ProviderSpec` names that resource and its credential kinds,
+and is registered in ``providers/__init__.py``.
 """
 
 from __future__ import annotations
@@ -9,13 +11,40 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from finops_pipeline.db.accounts import CloudAccount
+import pandas as pd
+
 from finops_pipeline.errors import UnsupportedProviderError
-from finops_pipeline.providers.aws.parsing import ParsedCosts
-from finops_pipeline.security.credentials import Credentials
-from finops_pipeline.sync.ranges import DateRange
+
+if TYPE_CHECKING:
+    from finops_pipeline.db.accounts import CloudAccount
+    from finops_pipeline.security.credentials import Credentials
+    from finops_pipeline.sync.ranges import DateRange
+
+#: The columns of every provider's parsed frame, in order; ``sync.normalise`` adds the keys.
+PARSED_COLUMNS: tuple[str, ...] = (
+    "date",
+    "service",
+    "usage_type",
+    "unblended_cost",
+    "amortized_cost",
+    "net_unblended_cost",
+    "usage_quantity",
+    "currency",
+    "usage_unit",
+    "is_estimated",
+)
+
+
+@dataclass(frozen=True)
+class ParsedCosts:
+    """A provider's rows (columns :data:`PARSED_COLUMNS`, exact ``Decimal`` amounts) plus what
+    the response said about each day."""
+
+    frame: pd.DataFrame
+    #: Every day the provider reported, with its estimated flag (days with no rows included).
+    estimated_by_day: dict[dt.date, bool]
 
 
 @dataclass(frozen=True)
@@ -51,13 +80,24 @@ class ProviderSpec:
 
     Attributes:
         name: The provider name stored in ``cloud_accounts.provider``.
-        credential_kinds: The ``credential_kind`` values its accounts may store.
+        display_name: How messages and the UI name its cost source.
+        credential_classes: The credential kinds its accounts may store (see
+            ``security.credentials.Credentials``).
+        resource_key: The Dagster resource implementing :class:`CostCollector` for it; the
+            ``cost_data`` asset requires one per registered provider.
         client_hook: Attached to every SDK client the provider builds (the sandbox).
     """
 
     name: str
-    credential_kinds: tuple[str, ...]
+    display_name: str
+    credential_classes: tuple[type[Credentials], ...]
+    resource_key: str
     client_hook: ClientHook | None = None
+
+    @property
+    def credential_kinds(self) -> tuple[str, ...]:
+        """The ``credential_kind`` values its accounts may store."""
+        return tuple(cls.KIND for cls in self.credential_classes)
 
 
 class CostCollector(Protocol):

@@ -12,6 +12,7 @@ from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.providers import provider_spec
 from finops_pipeline.providers.aws.client import client_config, cost_explorer_client
 from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS
+from finops_pipeline.providers.aws.credentials import AwsRoleCredentials
 from finops_pipeline.providers.aws.paging import fetch_all_pages
 from finops_pipeline.providers.aws.parsing import parse_cost_pages
 from finops_pipeline.providers.aws.recommendations import fetch_aws_recommendations
@@ -25,7 +26,7 @@ from finops_pipeline.providers.aws.roles import (
 )
 from finops_pipeline.providers.base import FetchedCosts
 from finops_pipeline.providers.recommenders import FetchedRecommendations
-from finops_pipeline.security.credentials import AwsRoleCredentials, Credentials
+from finops_pipeline.security.credentials import Credentials
 from finops_pipeline.sync.ranges import DateRange
 
 

@@ -20,6 +20,7 @@ from finops_pipeline.dagster_internals import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 from finops_pipeline.db.accounts import register_account
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.providers.aws.sandbox import (
     SANDBOX_ENDPOINT_URL,
     request_counts,
@@ -37,7 +38,7 @@ from finops_pipeline.resources import (
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,9 @@ from finops_pipeline.db.recommendations import (
 from finops_pipeline.db.tenants import REPORTING_ROLE, tenant_transaction
 from finops_pipeline.errors import ConfigurationError
 from finops_pipeline.insights.recommendations import KIND_RIGHTSIZE, Recommendation
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 
 pytestmark = pytest.mark.integration
 

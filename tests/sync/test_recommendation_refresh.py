@@ -86,7 +86,8 @@ def test_a_request_budget_hooks_in_per_account_and_tenant(
 def test_a_cloud_without_a_recommender_fails_only_its_account(
     connection: psycopg.Connection, key_ring: KeyRing, encryption_key: str
 ) -> None:
-    from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+    from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
+    from finops_pipeline.security.credentials import Secret
 
     azure = register_account(
         connection,

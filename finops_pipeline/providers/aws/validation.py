@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from finops_pipeline.errors import FinopsError, ProviderAccessDeniedError, typed_error
 from finops_pipeline.providers.aws.client import client_config, cost_explorer_client
 from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
+from finops_pipeline.providers.aws.credentials import AwsRoleCredentials
 from finops_pipeline.providers.aws.paging import translate_client_error
 from finops_pipeline.providers.aws.roles import (
     STS_ENDPOINT_ENV,
@@ -31,7 +32,7 @@ from finops_pipeline.providers.aws.roles import (
     session_for,
 )
 from finops_pipeline.providers.base import ClientHook
-from finops_pipeline.security.credentials import AwsRoleCredentials, Credentials
+from finops_pipeline.security.credentials import Credentials
 
 # GetCallerIdentity answers these for an unknown key id or a wrong secret.
 _UNKNOWN_KEY_CODES = frozenset(

@@ -38,6 +38,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSRequest, AWSResponse
 from botocore.credentials import Credentials as BotocoreCredentials
 
 from finops_pipeline.config import finops_home
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.providers.aws.sandbox.generator import DEFAULT_SEED, Pull, SandboxGenerator
 from finops_pipeline.providers.aws.sandbox.recommendations import (
     OPERATIONS as RECOMMENDATION_OPERATIONS,
@@ -48,7 +49,7 @@ from finops_pipeline.providers.aws.sandbox.service import (
     CostExplorerSandbox,
     SandboxApiError,
 )
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 
 logger = logging.getLogger(__name__)
 
