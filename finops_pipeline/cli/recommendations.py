@@ -9,23 +9,15 @@ from typing import Any
 
 import click
 
-from finops_pipeline.errors import FinopsError
+from finops_pipeline.cli.common import database, tenant_id_option
 
 DEFAULT_LIMIT = 10
 
 
-def _tenant(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """A blank tenant is a usage error (exit 2), as for every command taking one."""
-    from finops_pipeline.db.tenants import check_tenant_id
-
-    try:
-        return check_tenant_id(value)
-    except FinopsError as error:
-        raise click.BadParameter(str(error)) from None
-
-
 @click.command("recommendations")
-@click.option("--tenant", "tenant_id", required=True, callback=_tenant, help="The tenant to list.")
+@click.option(
+    "--tenant", "tenant_id", required=True, callback=tenant_id_option, help="The tenant to list."
+)
 @click.option(
     "--limit",
     type=click.IntRange(1, 1000),
@@ -40,16 +32,11 @@ def recommendations(tenant_id: str, limit: int, output: str) -> None:
     They come from the providers (AWS rightsizing and Savings Plans), refreshed weekly by the
     cost_recommendations asset; resolved ones are not listed.
     """
-    from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
     from finops_pipeline.db.recommendations import open_savings_by_currency, top_recommendations
 
-    engine = create_finops_engine()
-    try:
-        with psycopg_connection(engine) as connection:
-            top = top_recommendations(connection, tenant_id, limit=limit)
-            totals = open_savings_by_currency(connection, tenant_id)
-    finally:
-        engine.dispose()
+    with database() as connection:
+        top = top_recommendations(connection, tenant_id, limit=limit)
+        totals = open_savings_by_currency(connection, tenant_id)
     if output == "json":
         click.echo(json.dumps(as_json(tenant_id, top, totals), indent=2))
         return

@@ -259,17 +259,3 @@ def open_savings_by_currency(
             (tenant_id,),
         ).fetchall()
     return {currency: (int(count), Decimal(total)) for currency, count, total in rows}
-
-
-def delete_account_insights(connection: psycopg.Connection, account_id: str) -> int:
-    """Delete an account's recommendations and anomalies (``accounts remove --purge``).
-
-    Runs in the caller's transaction, if any. Returns the rows deleted.
-    """
-    deleted = 0
-    for statement in (
-        "DELETE FROM cost_recommendations WHERE cloud_account_id = %s",
-        "DELETE FROM cost_anomalies WHERE cloud_account_id = %s",
-    ):
-        deleted += connection.execute(statement, (account_id,)).rowcount
-    return deleted

@@ -170,7 +170,7 @@ def test_purging_an_account_deletes_its_recommendations_and_anomalies(
 ) -> None:
     import pandas as pd
 
-    from finops_pipeline.cli.onboarding import remove_account
+    from finops_pipeline.db.accounts import delete_account
     from finops_pipeline.db.anomalies import AccountScope, replace_anomalies
 
     kept = get_account(connection, add_account(connection, key_ring, "tenant-a"))
@@ -195,8 +195,8 @@ def test_purging_an_account_deletes_its_recommendations_and_anomalies(
         replace_anomalies(
             connection, AccountScope(account.id, account.tenant_id), spike, start=day, end=day
         )
-    remove_account(connection, kept.id)  # without --purge its insights stay
-    remove_account(connection, purged.id, purge=True)
+    delete_account(connection, kept.id)  # without --purge its insights stay
+    delete_account(connection, purged.id, purge=True)
     for table in ("cost_recommendations", "cost_anomalies"):
         assert connection.execute(
             f"SELECT DISTINCT cloud_account_id::text FROM {table}"
