@@ -8,11 +8,13 @@ from __future__ import annotations
 import dagster as dg
 
 from finops_pipeline.assets import cost_data
-from finops_pipeline.assets.anomalies import cost_anomalies
+from finops_pipeline.assets.anomalies import cost_anomalies, provider_cost_anomalies
 from finops_pipeline.assets.recommendations import cost_recommendations
 from finops_pipeline.assets.summary import cost_summary
-from finops_pipeline.recommendation_schedule import (
+from finops_pipeline.insights_schedules import (
+    PROVIDER_ANOMALIES_JOB_NAME,
     RECOMMENDATIONS_JOB_NAME,
+    daily_provider_anomalies,
     weekly_recommendations_refresh,
 )
 from finops_pipeline.resources import default_resources
@@ -37,10 +39,22 @@ cost_recommendations_job = dg.define_asset_job(
     description="Refresh the selected accounts' savings recommendations.",
 )
 
+provider_cost_anomalies_job = dg.define_asset_job(
+    PROVIDER_ANOMALIES_JOB_NAME,
+    selection=[provider_cost_anomalies],
+    description="Read the selected accounts' anomalies from their cloud's own detection.",
+)
+
 defs = dg.Definitions(
-    assets=[cost_data, cost_recommendations, cost_anomalies, cost_summary],
-    jobs=[cost_data_job, cost_recommendations_job],
-    schedules=[daily_cost_sync, weekly_recommendations_refresh],
+    assets=[
+        cost_data,
+        cost_recommendations,
+        cost_anomalies,
+        provider_cost_anomalies,
+        cost_summary,
+    ],
+    jobs=[cost_data_job, cost_recommendations_job, provider_cost_anomalies_job],
+    schedules=[daily_cost_sync, weekly_recommendations_refresh, daily_provider_anomalies],
     sensors=[
         cloud_accounts_sensor,
         last_sync_success_sensor,

@@ -1,12 +1,21 @@
 """The ``cost_anomalies`` asset: (account, service, day) points far from their baseline."""
 
+import datetime as dt
+
 import dagster as dg
 from pydantic import Field
 
-from finops_pipeline.assets.cost_data import cost_data
+from finops_pipeline.assets.cost_data import COLLECTOR_RESOURCE_KEYS, COST_EXPLORER_POOL, cost_data
+from finops_pipeline.assets.recommendations import (
+    PAID_REQUESTS_BY_ACCOUNT_KEY,
+    PAID_REQUESTS_KEY,
+)
 from finops_pipeline.insights.anomalies import DetectorConfig
+from finops_pipeline.partitions import cloud_account_partitions
+from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sync.anomaly_refresh import DEFAULT_LOOKBACK_DAYS, refresh_anomalies
+from finops_pipeline.sync.provider_anomaly_refresh import refresh_provider_anomalies
 
 PREVIEW_ROWS = 10
 
@@ -153,3 +162,67 @@ def cost_anomalies(
             ),
         }
     )
+
+
+@dg.asset(
+    name="provider_cost_anomalies",
+    # By key, as cost_data: each registered provider's resource; those that read their
+    # cloud's own anomaly detection implement fetch_provider_anomalies.
+    required_resource_keys={"postgres", "credential_decryptor", *COLLECTOR_RESOURCE_KEYS.values()},
+    partitions_def=cloud_account_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=COST_EXPLORER_POOL,
+    group_name="insights",
+    kinds={"postgres", "aws"},
+    owners=["team:finops"],
+    tags={"domain": "finops"},
+    metadata={"dagster/column_schema": ANOMALY_COLUMNS, "dagster/table_name": "cost_anomalies"},
+)
+def provider_cost_anomalies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """The clouds' own anomaly detection (AWS Cost Anomaly Detection, GetAnomalies), stored in
+    cost_anomalies beside ours, marked by source. Paid: one request per account and run for
+    most accounts; its schedule is off until turned on."""
+    postgres: PostgresResource = context.resources.postgres
+    decryptor: CredentialDecryptor = context.resources.credential_decryptor
+    resources = {
+        provider: getattr(context.resources, key)
+        for provider, key in COLLECTOR_RESOURCE_KEYS.items()
+    }
+    collectors = {
+        provider: resource
+        for provider, resource in resources.items()
+        if callable(getattr(resource, "fetch_provider_anomalies", None))
+    }
+    account_ids = list(context.partition_keys)
+    with postgres.connection() as connection:
+        report = refresh_provider_anomalies(
+            account_ids,
+            connection=connection,
+            decrypt=decryptor.decrypt_credentials,
+            collectors=collectors,
+            today=dt.datetime.now(dt.UTC).date(),
+            run_id=context.run.run_id,
+        )
+    metadata: dict[str, dg.MetadataValue] = {
+        "dagster/row_count": dg.MetadataValue.int(sum(report.stored.values())),
+        PAID_REQUESTS_KEY: dg.MetadataValue.int(report.paid_requests),
+        PAID_REQUESTS_BY_ACCOUNT_KEY: dg.MetadataValue.json(report.paid_requests_by_account),
+        "anomalies_new": dg.MetadataValue.int(report.stats.inserted),
+        "anomalies_updated": dg.MetadataValue.int(report.stats.updated),
+        "anomalies_removed": dg.MetadataValue.int(report.stats.removed),
+        "accounts_without_provider_detection": dg.MetadataValue.int(len(report.skipped)),
+    }
+    if report.failures:
+        lines = [f"- {f.account_id}: {f.error_type}: {f.message}" for f in report.failures]
+        raise dg.Failure(
+            description="\n".join(
+                [
+                    f"Provider anomalies of {len(report.failures)} of {len(account_ids)} "
+                    "accounts failed; the others were stored.",
+                    *lines,
+                ]
+            ),
+            metadata=metadata,
+            allow_retries=not all(f.permanent for f in report.failures),
+        )
+    return dg.MaterializeResult(metadata=metadata)

@@ -5,7 +5,11 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from finops_pipeline.assets.anomalies import AFTER_COST_DATA_CHANGES, cost_anomalies
+from finops_pipeline.assets.anomalies import (
+    AFTER_COST_DATA_CHANGES,
+    cost_anomalies,
+    provider_cost_anomalies,
+)
 from finops_pipeline.db.anomalies import tenant_anomalies, tenant_latest_day, tenant_service_days
 from finops_pipeline.db.recommendations import open_savings_by_currency
 from finops_pipeline.insights.chart import currency_formatter
@@ -22,12 +26,17 @@ _ANOMALY_FRAME_COLUMNS = [
     "impact",
     "expected",
     "actual",
+    "source",
 ]
 
 
 @dg.asset(
     name="cost_summary",
-    deps=[cost_anomalies],
+    deps=[
+        cost_anomalies,
+        # Any account's provider anomalies may belong to any tenant's chart.
+        dg.AssetDep(provider_cost_anomalies, partition_mapping=dg.AllPartitionMapping()),
+    ],
     # One run per tenant: each materialisation carries its own tenant's chart, which a
     # single-run range could not (its metadata would be shared by every partition).
     partitions_def=tenant_partitions,
@@ -66,6 +75,7 @@ def cost_summary(
                 a.impact,
                 a.expected,
                 a.actual,
+                a.source,
             )
             for a in stored
         ],

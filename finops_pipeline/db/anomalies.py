@@ -17,9 +17,7 @@ import pandas as pd
 import psycopg
 
 from finops_pipeline.db.tenants import tenant_transaction
-
-#: The detector's own anomalies; a provider's (e.g. AWS Cost Anomaly Detection) use their own.
-DETECTOR_SOURCE = "finops_detector"
+from finops_pipeline.insights.anomalies import DETECTOR_SOURCE
 
 
 @dataclass(frozen=True)

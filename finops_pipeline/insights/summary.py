@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
+from finops_pipeline.insights.anomalies import DETECTOR_SOURCE
 from finops_pipeline.insights.chart import (
     MAX_CHART_BYTES,
     chart_markdown,
@@ -21,6 +22,13 @@ from finops_pipeline.insights.chart import (
     render_spend_chart,
     week_over_week_movers,
 )
+
+#: ``cost_anomalies.source`` values as the table names them; a provider's totals cover every
+#: day of its anomaly, ours one day.
+_SOURCE_NAMES = {
+    DETECTOR_SOURCE: "ours",
+    "aws_cost_anomaly_detection": "AWS, whole anomaly",
+}
 
 #: Days the chart shows, ending at the tenant's newest day: eight whole weeks.
 SUMMARY_DAYS = 56
@@ -148,15 +156,16 @@ def _anomalies_table(anomalies: pd.DataFrame, label: FuncFormatter) -> list[str]
     if anomalies.empty:
         return ["_No anomalies in this period._"]
     rows = [
-        "| day | service | direction | expected | actual | impact |",
-        "|---|---|---|---:|---:|---:|",
+        "| day | service | direction | expected | actual | impact | source |",
+        "|---|---|---|---:|---:|---:|---|",
     ]
     for row in anomalies.itertuples(index=False):
         direction = str(row.direction) + ("" if bool(row.confirmed) else " (unconfirmed)")
+        source = getattr(row, "source", DETECTOR_SOURCE)
         rows.append(
             f"| {row.date} | {_cell(row.service)} | {direction} "
             f"| {label(float(row.expected))} | {label(float(row.actual))} "
-            f"| {_signed(label, float(row.impact))} |"
+            f"| {_signed(label, float(row.impact))} | {_SOURCE_NAMES.get(source, source)} |"
         )
     return rows
 

@@ -10,6 +10,7 @@ from pydantic import Field, PrivateAttr
 from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.providers import provider_spec
+from finops_pipeline.providers.aws.anomalies import FetchedAnomalies, fetch_aws_anomalies
 from finops_pipeline.providers.aws.client import client_config, cost_explorer_client
 from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS
 from finops_pipeline.providers.aws.credentials import AwsRoleCredentials
@@ -149,3 +150,10 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
         """The account's rightsizing and Savings Plans recommendations (paid, $0.01 a page)."""
         client = self._client(account, self._session_for_account(account, credentials))
         return fetch_aws_recommendations(client, account=account.provider_account_id)
+
+    def fetch_provider_anomalies(
+        self, account: CloudAccount, credentials: Credentials, window: DateRange
+    ) -> FetchedAnomalies:
+        """Cost Anomaly Detection's anomalies that started in ``window`` (paid, $0.01 a page)."""
+        client = self._client(account, self._session_for_account(account, credentials))
+        return fetch_aws_anomalies(client, start=window.start, end=window.end)

@@ -20,6 +20,10 @@ from finops_pipeline.dagster_internals import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 from finops_pipeline.db.accounts import register_account
+from finops_pipeline.insights_schedules import (
+    RECOMMENDATIONS_JOB_NAME,
+    weekly_recommendations_refresh,
+)
 from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.providers.aws.sandbox import (
     SANDBOX_ENDPOINT_URL,
@@ -28,10 +32,6 @@ from finops_pipeline.providers.aws.sandbox import (
     sandbox_credentials,
 )
 from finops_pipeline.providers.aws.sandbox.hook import ENV_AS_OF
-from finops_pipeline.recommendation_schedule import (
-    RECOMMENDATIONS_JOB_NAME,
-    weekly_recommendations_refresh,
-)
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
     CredentialDecryptor,
@@ -214,3 +214,70 @@ def test_the_weekly_schedule_requests_one_run_per_active_account(
     assert [(r.partition_key, r.run_key, r.job_name) for r in requests] == [
         (production, f"recommendations:{production}:2026-W24", RECOMMENDATIONS_JOB_NAME)
     ]
+
+
+def test_provider_anomalies_are_stored_beside_ours_marked_by_source(
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+    instance: dg.DagsterInstance,
+) -> None:
+    """AWS Cost Anomaly Detection (GetAnomalies) through the sandbox, one paid request."""
+    import pandas as pd
+
+    from finops_pipeline.assets.anomalies import provider_cost_anomalies
+    from finops_pipeline.db.anomalies import AccountScope, replace_anomalies
+    from finops_pipeline.providers.aws.anomalies import AWS_ANOMALY_SOURCE
+    from finops_pipeline.providers.aws.sandbox.generator import SandboxGenerator
+
+    account = add(connection, key_ring, PRODUCTION)
+    today = dt.datetime.now(dt.UTC).date()
+    ours = pd.DataFrame(
+        [("AWS Lambda", "USD", today - dt.timedelta(days=3), 1.0, 90.0, 89.0, 9.0, "spike", False)],
+        columns=[
+            "service",
+            "currency",
+            "date",
+            "expected",
+            "actual",
+            "impact",
+            "score",
+            "direction",
+            "confirmed",
+        ],
+    )
+    replace_anomalies(
+        connection, AccountScope(account, "globex"), ours, start=ours["date"][0], end=today
+    )
+    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, [account])
+    reset_request_counts()
+    resources = {
+        "postgres": PostgresResource(database_url=database_url),
+        "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
+        "aws_cost_explorer": AwsCostExplorerResource(),
+    }
+    for _ in range(2):  # a re-run replaces, never duplicates
+        result = dg.materialize(
+            [provider_cost_anomalies],
+            partition_key=account,
+            instance=instance,
+            resources=resources,
+        )
+        assert result.success
+    metadata = result.asset_materializations_for_node("provider_cost_anomalies")[0].metadata
+    assert metadata[PAID_REQUESTS_KEY].value == 1
+    assert request_counts().by_account == {PRODUCTION: 2}
+
+    injected = {
+        (spike.service, spike.start)
+        for spike in SandboxGenerator().injected_anomalies(PRODUCTION)
+        if today - dt.timedelta(days=89) <= spike.start < today
+    }
+    stored = connection.execute(
+        "SELECT service, date, source FROM cost_anomalies ORDER BY date"
+    ).fetchall()
+    assert injected  # the demo accounts have an incident every few weeks
+    assert {(s, d) for s, d, source in stored if source == AWS_ANOMALY_SOURCE} == injected
+    assert ("AWS Lambda", ours["date"][0], "finops_detector") in stored  # ours untouched
+    assert metadata["dagster/row_count"].value == len(injected)

@@ -21,6 +21,9 @@ def test_definitions_hold_the_automation() -> None:
     }
     weekly = repository.get_schedule_def("weekly_recommendations_refresh")
     assert (weekly.cron_schedule, weekly.job_name) == ("0 5 * * 1", "cost_recommendations_job")
+    # GetAnomalies is paid and needs an anomaly monitor: its schedule is opt-in.
+    provider = repository.get_schedule_def("daily_provider_anomalies")
+    assert provider.default_status == dg.DefaultScheduleStatus.STOPPED
     assert repository.get_sensor_def("insights_automation_sensor").default_status == (
         dg.DefaultSensorStatus.RUNNING
     )

@@ -64,3 +64,52 @@ def weekly_recommendations_refresh(
     if not requests:
         return dg.SkipReason("No active accounts with partitions yet")
     return requests
+
+
+#: The job the provider-anomalies schedule targets (defined in ``finops_pipeline.definitions``).
+PROVIDER_ANOMALIES_JOB_NAME = "provider_cost_anomalies_job"
+
+
+def daily_provider_anomaly_requests(
+    day: dt.date, postgres: PostgresResource, instance: dg.DagsterInstance
+) -> list[dg.RunRequest]:
+    """One run request per active account that already has its partition."""
+    with postgres.connection() as connection:
+        accounts = schedule_accounts(connection)
+    known = set(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME))
+    return [
+        dg.RunRequest(
+            run_key=f"provider-anomalies:{account.account_id}:{day.isoformat()}",
+            job_name=PROVIDER_ANOMALIES_JOB_NAME,
+            partition_key=account.account_id,
+            tags={ACCOUNT_TAG: account.account_id},
+        )
+        for account in accounts
+        if account.account_id in known
+    ]
+
+
+@dg.schedule(
+    name="daily_provider_anomalies",
+    job_name=PROVIDER_ANOMALIES_JOB_NAME,
+    cron_schedule="0 7 * * *",
+    execution_timezone="UTC",
+    # Off until turned on: every GetAnomalies request is billed, and many organisations have
+    # no anomaly monitor at all.
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description=(
+        "Every day, one provider_cost_anomalies run per active account: AWS Cost Anomaly "
+        "Detection's anomalies of the last 90 days (1 paid request per account for most). Off "
+        "by default."
+    ),
+)
+def daily_provider_anomalies(
+    context: dg.ScheduleEvaluationContext, postgres: PostgresResource
+) -> dg.SkipReason | list[dg.RunRequest]:
+    scheduled = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+    requests = daily_provider_anomaly_requests(
+        scheduled.astimezone(dt.UTC).date(), postgres, context.instance
+    )
+    if not requests:
+        return dg.SkipReason("No active accounts with partitions yet")
+    return requests
