@@ -173,3 +173,55 @@ def test_denied_and_malformed_answers_are_typed_errors(ce: tuple[Any, Stubber]) 
     )
     with pytest.raises(ProviderDataError, match="a-4 without a valid start date"):
         fetch_aws_anomalies(client, start=START, end=END)
+
+
+def test_the_sandbox_serves_its_injected_spikes_page_by_page() -> None:
+    """GetAnomalies from the sandbox through the real client and hook, one result a page."""
+    from finops_pipeline.providers.aws.sandbox.generator import SandboxGenerator
+    from finops_pipeline.providers.aws.sandbox.hook import (
+        SANDBOX_ENDPOINT_URL,
+        SandboxSettings,
+        attach_sandbox,
+        sandbox_credentials,
+    )
+
+    number, as_of = "210000000001", dt.date(2026, 12, 1)
+    credentials = sandbox_credentials(number)
+    client = boto3.client(
+        "ce",
+        region_name="us-east-1",
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key.reveal(),
+        endpoint_url=SANDBOX_ENDPOINT_URL,
+    )
+    attach_sandbox(client, SandboxSettings(as_of=as_of))
+    request = {
+        "DateInterval": {"StartDate": "2026-09-02", "EndDate": "2026-11-30"},
+        "MaxResults": 1,
+    }
+    pages, token = [], None
+    while True:
+        page = client.get_anomalies(**request, **({"NextPageToken": token} if token else {}))
+        pages.append(page)
+        token = page.get("NextPageToken")
+        if not token:
+            break
+    anomalies = [a for page in pages for a in page["Anomalies"]]
+    assert len(pages) == len(anomalies) > 3
+    # The payer sees its members' spikes too, each with its root cause's account.
+    spikes = {
+        (spike.account, spike.service, spike.start.isoformat()): spike
+        for member in (number, "210000000002", "210000000003")
+        for spike in SandboxGenerator().injected_anomalies(member)
+        if dt.date(2026, 9, 2) <= spike.start <= dt.date(2026, 11, 30)
+    }
+    served = {
+        (a["RootCauses"][0]["LinkedAccount"], a["DimensionValue"], a["AnomalyStartDate"]): a
+        for a in anomalies
+    }
+    assert served.keys() == spikes.keys()
+    for key, a in served.items():
+        assert a["Impact"]["TotalImpact"] > 0
+        # Ended once the day after its last has passed; until then it is open.
+        ended = spikes[key].last_day < as_of - dt.timedelta(days=1)
+        assert ("AnomalyEndDate" in a) == ended
