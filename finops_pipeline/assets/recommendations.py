@@ -98,8 +98,8 @@ def cost_recommendations(context: dg.AssetExecutionContext) -> dg.MaterializeRes
 
 
 def recommenders_from(context: dg.AssetExecutionContext) -> dict[str, RecommendationCollector]:
-    """The bound provider resources that recommend savings; accounts of the others fail alone
-    with "no recommendations collector" until theirs implements it."""
+    """The bound provider resources that recommend savings; accounts of the others are
+    skipped until theirs implements it."""
     resources = {
         provider: getattr(context.resources, key)
         for provider, key in COLLECTOR_RESOURCE_KEYS.items()
@@ -123,6 +123,7 @@ def refresh_metadata(report: RefreshReport) -> dict[str, dg.MetadataValue]:
         # Per account, so a per-tenant request budget can charge each tenant its own.
         PAID_REQUESTS_BY_ACCOUNT_KEY: dg.MetadataValue.json(report.paid_requests_by_account()),
         "accounts_refreshed": dg.MetadataValue.int(len(report.refreshed)),
+        "accounts_without_recommender": dg.MetadataValue.int(len(report.skipped)),
         **{f"recommendations_{name}": dg.MetadataValue.int(n) for name, n in totals.items()},
     }
     for currency, amount in sorted(report.open_savings().items()):

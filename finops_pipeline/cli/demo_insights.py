@@ -100,8 +100,10 @@ def materialize_insights(
         if not result.success:
             report.errors.append(_error(result, f"recommendations of {account_id}"))
             continue
-        report.recommendation_accounts += 1
-        paid = _metadata(result, "cost_recommendations").get(PAID_REQUESTS_KEY)
+        metadata = _metadata(result, "cost_recommendations")
+        refreshed = metadata.get("accounts_refreshed")
+        report.recommendation_accounts += int(refreshed.value) if refreshed is not None else 0
+        paid = metadata.get(PAID_REQUESTS_KEY)
         report.recommendation_paid_requests += int(paid.value) if paid is not None else 0
 
     anomalies = run([cost_anomalies])

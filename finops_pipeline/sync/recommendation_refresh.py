@@ -75,6 +75,8 @@ class RefreshReport:
 
     refreshed: list[AccountRefresh] = field(default_factory=list)
     failures: list[AccountRefreshFailure] = field(default_factory=list)
+    #: Accounts of clouds with no recommendations collector yet: nothing fetched or changed.
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def paid_requests(self) -> int:
@@ -124,6 +126,14 @@ def refresh_accounts(
         try:
             account = get_account(connection, account_id)
             tenant_id = account.tenant_id
+            if account.provider not in collectors:
+                logger.info(
+                    "Account %s: no recommendations collector for %s yet; skipped",
+                    account_id,
+                    account.provider,
+                )
+                report.skipped.append(account_id)
+                continue
             collector = recommender_for(account.provider, collectors)
             if meter is not None:
                 meter.allow(account)

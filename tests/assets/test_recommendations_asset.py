@@ -34,6 +34,7 @@ from finops_pipeline.providers.aws.sandbox import (
 from finops_pipeline.providers.aws.sandbox.hook import ENV_AS_OF
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     PostgresResource,
 )
@@ -89,6 +90,7 @@ def refresh(
             "postgres": PostgresResource(database_url=database_url),
             "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
             "aws_cost_explorer": AwsCostExplorerResource(),
+            "azure_cost_management": AzureCostManagementResource(),
         },
         tags={
             ASSET_PARTITION_RANGE_START_TAG: accounts[0],
@@ -256,6 +258,7 @@ def test_provider_anomalies_are_stored_beside_ours_marked_by_source(
         "postgres": PostgresResource(database_url=database_url),
         "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
         "aws_cost_explorer": AwsCostExplorerResource(),
+        "azure_cost_management": AzureCostManagementResource(),
     }
     for _ in range(2):  # a re-run replaces, never duplicates
         result = dg.materialize(
