@@ -163,7 +163,8 @@ def insights_lines(report: InsightsReport) -> list[str]:
         lines.append(
             f"  {tenant.tenant_id:<14} {tenant.open_recommendations:>4} open recommendation"
             f"{'' if tenant.open_recommendations == 1 else 's'} "
-            f"({savings}); {tenant.anomalies} anomalies in {tenant.period}; "
+            f"({savings}); {tenant.anomalies} anomal{'y' if tenant.anomalies == 1 else 'ies'} "
+            f"in {tenant.period}; "
             f"chart {tenant.chart_bytes / 1000:.0f} KB"
         )
     for error in report.errors:

@@ -70,7 +70,7 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
         # Recommendations, anomalies and a chart for every tenant.
         assert re.search(
             rf"\n  {tenant.tenant_id} +\d+ open recommendations? \([\d,.]+ USD/month\); "
-            rf"\d+ anomalies in \S+ to \S+; chart \d+ KB",
+            rf"\d+ anomal(y|ies) in \S+ to \S+; chart \d+ KB",
             first,
         ), first
     accounts_total = sum(len(t.accounts) for t in DEMO_TENANTS)
