@@ -8,6 +8,7 @@ from __future__ import annotations
 ACCOUNTS_PARTITIONS_NAME = "cloud_accounts"
 #: The job every requested run targets (defined in ``finops_pipeline.definitions``).
 COST_DATA_JOB_NAME = "cost_data_job"
+TENANTS_PARTITIONS_NAME = "tenants"
 DATE_DIMENSION = "date"
 ACCOUNT_DIMENSION = "account"
 

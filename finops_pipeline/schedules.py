@@ -64,8 +64,7 @@ def daily_cost_sync_requests(
     job_name=COST_DATA_JOB_NAME,
     cron_schedule=f"0 {SyncPolicy.from_env().schedule_hour_utc} * * *",
     execution_timezone="UTC",
-    # FINOPS_SCHEDULE_STATUS=stopped turns it off; the enum's names are the statuses upper-cased.
-    default_status=dg.DefaultScheduleStatus[FinopsConfig.from_env().schedule_status.upper()],
+    default_status=FinopsConfig.from_env().schedule_default_status(),
     description=(
         "Every day, one range run per active account over its provider's restatement window "
         "ending yesterday: for AWS a few trailing days, and in the first days of a month the "

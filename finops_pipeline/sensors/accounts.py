@@ -20,8 +20,7 @@ _CONFIG = FinopsConfig.from_env()
     name="cloud_accounts_sensor",
     job_name=COST_DATA_JOB_NAME,
     minimum_interval_seconds=_CONFIG.sensor_interval_seconds,
-    # Running by default, so a deployment keeps partitions in step with cloud_accounts.
-    default_status=dg.DefaultSensorStatus[_CONFIG.sensor_status.upper()],
+    default_status=_CONFIG.sensor_default_status(),
     description=(
         "Adds active cloud_accounts rows to the account partitions and removes disabled or "
         "deleted ones. Each active account whose history was never requested gets range runs "

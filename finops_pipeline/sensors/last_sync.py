@@ -7,15 +7,13 @@ from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sync.finished_runs import record_run_last_sync
 
 _CONFIG = FinopsConfig.from_env()
-# Running by default, so last_sync_* follows every finished run.
-_DEFAULT_STATUS = dg.DefaultSensorStatus[_CONFIG.sensor_status.upper()]
 
 
 @dg.run_status_sensor(
     name="last_sync_success_sensor",
     run_status=dg.DagsterRunStatus.SUCCESS,
     minimum_interval_seconds=_CONFIG.sensor_interval_seconds,
-    default_status=_DEFAULT_STATUS,
+    default_status=_CONFIG.sensor_default_status(),
     description="Records last_sync_at, rows, range and run id for each account of a "
     "successful cost_data run.",
 )
@@ -34,7 +32,7 @@ def last_sync_success_sensor(
 @dg.run_failure_sensor(
     name="last_sync_failure_sensor",
     minimum_interval_seconds=_CONFIG.sensor_interval_seconds,
-    default_status=_DEFAULT_STATUS,
+    default_status=_CONFIG.sensor_default_status(),
     description="Records status 'failed' and a sanitised error for each account of a failed "
     "cost_data run, keeping the last successful sync time.",
 )
