@@ -19,7 +19,6 @@ import sqlalchemy as sa
 
 from finops_pipeline.constants import COST_COLUMNS
 from finops_pipeline.db.cost_loader import replace_cost_window
-from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
 from finops_pipeline.db.urls import to_libpq_url, to_psycopg_url
 
 TENANT = "bench-tenant"
@@ -32,6 +31,7 @@ CASES = (
     "pandas_to_sql",
     "ours_first",
     "ours_unchanged",
+    "ours_restated_tail",
     "ours_restated_10pct",
 )
 
@@ -75,6 +75,7 @@ def _window(rows: pd.DataFrame) -> dict[str, object]:
 def run(case: str, count: int, url: str) -> dict[str, object]:
     rows = build_rows(count)
     seconds = 0.0
+    extra: dict[str, object] = {}
     if case == "raw_copy":
         with psycopg.connect(to_libpq_url(url), autocommit=True) as connection:
             connection.execute("DROP TABLE IF EXISTS bench_copy")
@@ -114,31 +115,64 @@ def run(case: str, count: int, url: str) -> dict[str, object]:
             connection.exec_driver_sql("DROP TABLE bench_to_sql")
         engine.dispose()
     elif case.startswith("ours"):
-        engine = create_finops_engine(url)
-        with psycopg_connection(engine) as connection:
-            connection.execute("TRUNCATE cost_data")
+        load, expected_changed = _restated(case, rows)
+        with psycopg.connect(to_libpq_url(url), autocommit=True) as connection:
+            connection.execute("TRUNCATE cost_data, cost_data_days")
             if case != "ours_first":
                 replace_cost_window(connection, rows, **_window(rows), run_id="preload")
+                # Resets n_dead_tup, so what is read afterwards is this load's alone.
                 connection.execute("VACUUM ANALYZE cost_data")
-            load = rows
-            if case == "ours_restated_10pct":
-                load = rows.copy()
-                changed = load.index % 10 == 0
-                load.loc[changed, "unblended_cost"] = [
-                    value + Decimal("0.01") for value in load.loc[changed, "unblended_cost"]
-                ]
             started = time.perf_counter()
             stats = replace_cost_window(connection, load, **_window(rows), run_id="bench")
             seconds = time.perf_counter() - started
-            expected_restated = int((load.index % 10 == 0).sum()) if "restated" in case else 0
-            if stats.rows_in_window != count or stats.restated != expected_restated:
-                raise SystemExit(f"{case}: unexpected load result {stats}")
-            connection.execute("TRUNCATE cost_data")
-        engine.dispose()
+        if stats.rows_in_window != count or stats.restated != expected_changed:
+            raise SystemExit(f"{case}: unexpected load result {stats}")
+        # The loading backend has exited, so its statistics are flushed.
+        with psycopg.connect(to_libpq_url(url), autocommit=True) as connection:
+            dead_tuples = _dead_tuples(connection)
+            connection.execute("TRUNCATE cost_data, cost_data_days")
+        extra = {
+            "rows_changed": expected_changed,
+            "dead_tuples": dead_tuples,
+            "days_written": stats.days_written,
+        }
     elif case != "frame_only":
         raise SystemExit(f"unknown case {case}; choose from {', '.join(CASES)}")
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"case": case, "rows": count, "seconds": seconds, "peak_rss_mb": peak_kb / 1024}
+    return {
+        "case": case,
+        "rows": count,
+        "seconds": seconds,
+        "peak_rss_mb": peak_kb / 1024,
+        **extra,
+    }
+
+
+def _restated(case: str, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The rows a case loads over the preloaded ``rows``, and how many of them changed."""
+    if case == "ours_restated_10pct":
+        changed = rows.index % 10 == 0  # spread over every day
+    elif case == "ours_restated_tail":
+        days = sorted(rows["date"].unique())
+        changed = rows["date"] >= days[len(days) - max(1, len(days) // 10)]
+    else:
+        return rows, 0
+    load = rows.copy()
+    load.loc[changed, "unblended_cost"] = [
+        Decimal(value) + Decimal("0.01") for value in load.loc[changed, "unblended_cost"]
+    ]
+    return load, int(changed.sum())
+
+
+def _dead_tuples(connection: psycopg.Connection) -> int:
+    for _ in range(50):
+        row = connection.execute(
+            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'cost_data'"
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        time.sleep(0.1)
+    return -1
 
 
 if __name__ == "__main__":

@@ -2,14 +2,20 @@
 
 Each window is replaced in one transaction under an advisory lock on (tenant, account):
 
-1. If the window holds no rows yet (the common first load and backfill), COPY straight into
-   ``cost_data``.
-2. Otherwise COPY into a temporary staging table, delete the window rows that vanished or whose
-   values changed, and insert the staging rows whose key is no longer present. Unchanged rows
-   are not rewritten, which keeps restatement loads fast and avoids table bloat.
+0. Every day of the window gets a digest of the provider's rows for it
+   (:mod:`finops_pipeline.db.cost_digests`). Days whose digest and row count equal what the
+   loader stored when it last wrote them (``cost_data_days``) are skipped before any COPY:
+   an unchanged re-load writes nothing and leaves no dead tuples.
+1. If the changed days hold no rows yet (the common first load and backfill), COPY straight
+   into ``cost_data``.
+2. Otherwise COPY the changed days' rows into a temporary staging table, delete the rows of
+   those days that vanished or whose values changed, and insert the staging rows whose key is
+   no longer present. Unchanged rows are not rewritten, which keeps restatement loads fast and
+   avoids table bloat.
+3. The changed days' markers get their new row count and digest.
 
 Either way the window ends up equal to what the provider returned; on any error the transaction
-rolls back and the old rows stay exactly as they were.
+rolls back and the old rows (and digests) stay exactly as they were.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import psycopg
 from psycopg import sql
 
 from finops_pipeline.constants import COST_COLUMNS, COST_KEY_COLUMNS, COST_VALUE_COLUMNS
+from finops_pipeline.db.cost_digests import DayDigest, day_digests
 from finops_pipeline.errors import DatabaseConnectionLostError, DatabaseError
 
 _STAGING = "cost_data_staging"
@@ -36,6 +43,9 @@ class WindowLoadStats:
     restated: int  # keys whose values changed
     removed: int  # keys the provider no longer returns
     unchanged: int
+    #: Days of the window whose digest matched, so nothing of them was compared or written.
+    days_skipped: int = 0
+    days_written: int = 0
 
     @property
     def rows_written(self) -> int:
@@ -75,6 +85,8 @@ def replace_cost_window(
             connection is unusable.
         DatabaseError: the load failed; nothing in the window changed.
     """
+    digests = day_digests(rows, provider=provider, start=start, end_inclusive=end_inclusive)
+    lock_key = f"{_LOCK_NAMESPACE}:{tenant_id}:{cloud_account_id}"
     window = {
         "tenant_id": tenant_id,
         "cloud_account_id": cloud_account_id,
@@ -85,37 +97,26 @@ def replace_cost_window(
     }
     try:
         with connection.transaction(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock_key,))
+            # Read under the lock: another run may have just rewritten these days.
+            cursor.execute(_STORED_DIGESTS, window)
+            stored = {day: DayDigest(count, digest) for day, count, digest in cursor.fetchall()}
+            changed = [day for day, digest in digests.items() if stored.get(day) != digest]
+            unchanged_rows = sum(digests[day].row_count for day in digests.keys() - set(changed))
+            skipped = len(digests) - len(changed)
+            if not changed:
+                return WindowLoadStats(0, 0, 0, unchanged_rows, days_skipped=skipped)
+            load = rows if skipped == 0 else rows[rows["date"].isin(changed)]
+            window["days"] = changed
+            stats = _replace_days(cursor, load, window, run_id=run_id)
             cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                (f"{_LOCK_NAMESPACE}:{tenant_id}:{cloud_account_id}",),
+                _UPSERT_DIGESTS,
+                {
+                    **window,
+                    "row_counts": [digests[day].row_count for day in changed],
+                    "digests": [digests[day].digest for day in changed],
+                },
             )
-            cursor.execute(_WINDOW_HAS_ROWS, window)
-            row = cursor.fetchone()
-            if not (row and row[0]):
-                if row and row[1]:
-                    # PostgreSQL refuses COPY FROM into a table whose row-level security
-                    # applies to the current role (any login that is not a superuser or
-                    # BYPASSRLS, since cost_data forces it); go through staging instead.
-                    cursor.execute(_CREATE_STAGING)
-                    _copy_rows(cursor, _STAGING, rows, run_id=None)
-                    cursor.execute(_INSERT_ALL, window)
-                else:
-                    _copy_rows(cursor, "cost_data", rows, run_id=run_id)
-                return WindowLoadStats(inserted=len(rows), restated=0, removed=0, unchanged=0)
-            # Right after a bulk load the window's statistics are stale (often "1 row"), and
-            # the planner then picks a nested-loop anti-join that rescans staging per row:
-            # quadratic. Hash joins are right for every window size here.
-            cursor.execute("SET LOCAL enable_nestloop = off")
-            cursor.execute(_CREATE_STAGING)
-            _copy_rows(cursor, _STAGING, rows, run_id=None)
-            # Without statistics the planner assumes a tiny temp table and may pick nested
-            # loops, which turn the anti-joins below quadratic.
-            cursor.execute(f"ANALYZE {_STAGING}")
-            cursor.execute(_DELETE_CHANGED_OR_VANISHED, window)
-            deleted = cursor.fetchone()
-            restated, removed = (deleted[0], deleted[1]) if deleted else (0, 0)
-            cursor.execute(_INSERT_MISSING, window)
-            inserted_total = cursor.rowcount
     except psycopg.Error as error:
         if connection.broken:
             raise DatabaseConnectionLostError(
@@ -128,6 +129,47 @@ def replace_cost_window(
             f"({type(error).__name__}); the window was rolled back and its old rows are intact. "
             "Check the database and re-run the partitions."
         ) from error
+    return WindowLoadStats(
+        inserted=stats.inserted,
+        restated=stats.restated,
+        removed=stats.removed,
+        unchanged=stats.unchanged + unchanged_rows,
+        days_skipped=skipped,
+        days_written=len(changed),
+    )
+
+
+def _replace_days(
+    cursor: psycopg.Cursor, rows: pd.DataFrame, window: dict[str, object], *, run_id: str | None
+) -> WindowLoadStats:
+    """Make the rows of ``window["days"]`` equal ``rows`` (all inside those days)."""
+    cursor.execute(_DAYS_HAVE_ROWS, window)
+    row = cursor.fetchone()
+    if not (row and row[0]):
+        if row and row[1]:
+            # PostgreSQL refuses COPY FROM into a table whose row-level security applies to
+            # the current role (any login that is not a superuser or BYPASSRLS, since
+            # cost_data forces it); go through staging instead.
+            cursor.execute(_CREATE_STAGING)
+            _copy_rows(cursor, _STAGING, rows, run_id=None)
+            cursor.execute(_INSERT_ALL, window)
+        else:
+            _copy_rows(cursor, "cost_data", rows, run_id=run_id)
+        return WindowLoadStats(inserted=len(rows), restated=0, removed=0, unchanged=0)
+    # Right after a bulk load the window's statistics are stale (often "1 row"), and the
+    # planner then picks a nested-loop anti-join that rescans staging per row: quadratic.
+    # Hash joins are right for every window size here.
+    cursor.execute("SET LOCAL enable_nestloop = off")
+    cursor.execute(_CREATE_STAGING)
+    _copy_rows(cursor, _STAGING, rows, run_id=None)
+    # Without statistics the planner assumes a tiny temp table and may pick nested loops,
+    # which turn the anti-joins below quadratic.
+    cursor.execute(f"ANALYZE {_STAGING}")
+    cursor.execute(_DELETE_CHANGED_OR_VANISHED, window)
+    deleted = cursor.fetchone()
+    restated, removed = (deleted[0], deleted[1]) if deleted else (0, 0)
+    cursor.execute(_INSERT_MISSING, window)
+    inserted_total = cursor.rowcount
     return WindowLoadStats(
         inserted=inserted_total - restated,
         restated=restated,
@@ -158,9 +200,40 @@ _WINDOW_FILTER = """
     AND date BETWEEN %(start)s AND %(end)s AND provider = %(provider)s
 """
 
-_WINDOW_HAS_ROWS = f"""
-    SELECT EXISTS (SELECT 1 FROM cost_data WHERE {_WINDOW_FILTER}),
+_DAYS_FILTER = """
+    tenant_id = %(tenant_id)s AND cloud_account_id = %(cloud_account_id)s
+    AND date = ANY(%(days)s::date[]) AND provider = %(provider)s
+"""
+
+_DAYS_HAVE_ROWS = f"""
+    SELECT EXISTS (SELECT 1 FROM cost_data WHERE {_DAYS_FILTER}),
            row_security_active('cost_data')
+"""
+
+# A stored digest counts only while the day still holds the rows it describes: a day whose
+# rows were deleted or added outside the loader (a purge, a manual fix) has another count,
+# so it gets no digest here and is rewritten.
+_STORED_DIGESTS = """
+    SELECT m.date, m.row_count, m.content_digest
+    FROM cost_data_days AS m
+    WHERE m.tenant_id = %(tenant_id)s AND m.cloud_account_id = %(cloud_account_id)s
+      AND m.date BETWEEN %(start)s AND %(end)s AND m.content_digest IS NOT NULL
+      AND m.row_count = (
+          SELECT count(*) FROM cost_data AS c
+          WHERE c.tenant_id = m.tenant_id AND c.cloud_account_id = m.cloud_account_id
+            AND c.date = m.date AND c.provider = %(provider)s
+      )
+"""
+
+_UPSERT_DIGESTS = """
+    INSERT INTO cost_data_days
+        (tenant_id, cloud_account_id, date, row_count, content_digest, loaded_at, run_id)
+    SELECT %(tenant_id)s, %(cloud_account_id)s::uuid, day, row_count, digest, now(), %(run_id)s
+    FROM unnest(%(days)s::date[], %(row_counts)s::int[], %(digests)s::text[])
+        AS changed(day, row_count, digest)
+    ON CONFLICT (tenant_id, cloud_account_id, date) DO UPDATE
+        SET row_count = EXCLUDED.row_count, content_digest = EXCLUDED.content_digest,
+            loaded_at = EXCLUDED.loaded_at, run_id = EXCLUDED.run_id
 """
 
 _CREATE_STAGING = f"""
@@ -175,7 +248,7 @@ _VALUES_MATCH = " AND ".join(f"s.{c} IS NOT DISTINCT FROM c.{c}" for c in COST_V
 _DELETE_CHANGED_OR_VANISHED = f"""
     WITH deleted AS (
         DELETE FROM cost_data c
-        WHERE {_WINDOW_FILTER}
+        WHERE {_DAYS_FILTER}
           AND NOT EXISTS (
               SELECT 1 FROM {_STAGING} s WHERE {_KEY_MATCH} AND {_VALUES_MATCH}
           )
@@ -191,7 +264,7 @@ _INSERT_ALL = f"""
     SELECT {", ".join(COST_COLUMNS)}, %(run_id)s FROM {_STAGING}
 """
 
-# The window filter on c lets the planner use the unique index for just this window instead of
+# The days filter on c lets the planner use the unique index for just this window instead of
 # scanning all of cost_data.
 _INSERT_MISSING = f"""
     INSERT INTO cost_data ({", ".join(COST_COLUMNS)}, run_id)
@@ -200,7 +273,7 @@ _INSERT_MISSING = f"""
     WHERE NOT EXISTS (
         SELECT 1 FROM cost_data c
         WHERE c.tenant_id = %(tenant_id)s AND c.cloud_account_id = %(cloud_account_id)s
-          AND c.date BETWEEN %(start)s AND %(end)s AND c.provider = %(provider)s
+          AND c.date = ANY(%(days)s::date[]) AND c.provider = %(provider)s
           AND {_KEY_MATCH}
     )
 """
