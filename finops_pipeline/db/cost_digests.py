@@ -28,6 +28,7 @@ DIGEST_VERSION = "v1"
 #: The per-row hash covers everything but the window's constant columns and the day itself.
 _HASHED_COLUMNS: tuple[str, ...] = ("service", "usage_type", *COST_VALUE_COLUMNS)
 _COMBINE = np.uint64(0x100000001B3)
+_HASH_SLICE_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,15 @@ def _column_hashes(column: pd.Series) -> np.ndarray:
 def row_hashes(rows: pd.DataFrame) -> np.ndarray:
     """One 64-bit hash per row over its non-key, non-date columns."""
     combined = np.zeros(len(rows), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for name in _HASHED_COLUMNS:
-            combined = (combined * _COMBINE) ^ _column_hashes(rows[name])
+    # A slice at a time: hashing text makes a Python object per value, and a million of
+    # them at once would cost more memory than the frame's own columns.
+    for first in range(0, len(rows), _HASH_SLICE_ROWS):
+        part = rows.iloc[first : first + _HASH_SLICE_ROWS]
+        hashes = np.zeros(len(part), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for name in _HASHED_COLUMNS:
+                hashes = (hashes * _COMBINE) ^ _column_hashes(part[name])
+        combined[first : first + len(part)] = hashes
     return combined
 
 

@@ -299,3 +299,36 @@ def test_a_failed_load_keeps_the_old_digests(connection) -> None:
     assert connection.execute("SELECT * FROM cost_data_days ORDER BY date").fetchall() == before
     # and an unchanged re-load still skips every day.
     assert load(connection, frame(2), 2).days_skipped == 2
+
+
+def test_awkward_text_and_exact_amounts_survive_the_copy(connection) -> None:
+    rows = frame(1, services=1)
+    awkward = {
+        "service": 'Quote " comma , back\\slash',
+        "usage_type": "new\nline",
+        "unblended_cost": Decimal("1E-12"),
+        "amortized_cost": Decimal("-1234567890.123456789012345678"),
+        "net_unblended_cost": "-0.000000000000000000000000001",  # text, as the parser keeps it
+        "usage_quantity": Decimal("9999999999999999999999999999"),
+        "usage_unit": None,
+    }
+    for column, value in awkward.items():
+        rows[column] = rows[column].astype(object)
+        rows.at[0, column] = value
+    stats = load(connection, rows, 1)
+    assert stats.inserted == 1
+    stored = connection.execute(
+        "SELECT service, usage_type, unblended_cost, amortized_cost, net_unblended_cost, "
+        "usage_quantity, usage_unit FROM cost_data"
+    ).fetchone()
+    assert stored == (
+        'Quote " comma , back\\slash',
+        "new\nline",
+        Decimal("1E-12"),
+        Decimal("-1234567890.123456789012345678"),
+        Decimal("-1E-27"),
+        Decimal("9999999999999999999999999999"),
+        None,
+    )
+    # The same rows again match their digest, with the amounts as Decimal or text alike.
+    assert load(connection, rows, 1).days_skipped == 1
