@@ -1,14 +1,16 @@
-"""The daily, restatement-aware schedule: one range run per active account."""
+"""The daily, restatement-aware schedule: range runs of up to N accounts sharing a window."""
 
 import datetime as dt
 
 import dagster as dg
 
+from finops_pipeline.config import DEFAULT_SCHEDULE_ACCOUNTS_PER_RUN, FinopsConfig
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.sync_state import accounts_with_estimated_rows, schedule_accounts
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sensors.settings import COST_DATA_JOB_NAME, schedule_default_status
-from finops_pipeline.sync.run_tags import SYNC_DAILY, account_range_tags, daily_run_key
+from finops_pipeline.sync.run_groups import PlannedWindow, group_planned_windows
+from finops_pipeline.sync.run_tags import SYNC_DAILY, daily_group_run_key, group_range_tags
 from finops_pipeline.sync.windows import (
     SyncPolicy,
     first_of_month,
@@ -22,8 +24,14 @@ def daily_cost_sync_requests(
     policy: SyncPolicy,
     postgres: PostgresResource,
     instance: dg.DagsterInstance,
+    *,
+    accounts_per_run: int = DEFAULT_SCHEDULE_ACCOUNTS_PER_RUN,
 ) -> list[dg.RunRequest]:
-    """One run request per active account that already has its partition."""
+    """Range runs of up to ``accounts_per_run`` active accounts with partitions.
+
+    Accounts are grouped by provider and window, in contiguous stretches of the partitions'
+    order (see :mod:`finops_pipeline.sync.run_groups`).
+    """
     with postgres.connection() as connection:
         accounts = schedule_accounts(connection)
         not_final: set[str] = set()
@@ -33,28 +41,34 @@ def daily_cost_sync_requests(
             )
     # An account the sensor has not added yet has no partitions; its initial backfill covers
     # these days anyway.
-    known = set(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME))
-    requests = []
+    partition_order = instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME)
+    known = set(partition_order)
+    planned = []
     for account in accounts:
         if account.account_id not in known:
             continue
-        planned = scheduled_window(
+        window = scheduled_window(
             today,
             policy,
             last_success_at=account.last_success_at,
             previous_month_final=account.account_id not in not_final,
         )
-        requests.append(
-            dg.RunRequest(
-                run_key=daily_run_key(account.account_id, planned.window),
-                job_name=COST_DATA_JOB_NAME,
-                tags={
-                    **account_range_tags(account.account_id, planned.window, SYNC_DAILY),
-                    "finops/window_reason": "; ".join(planned.reasons)[:200],
-                },
-            )
+        planned.append(
+            PlannedWindow(account.account_id, account.provider, window.window, window.reasons)
         )
-    return requests
+    return [
+        dg.RunRequest(
+            run_key=daily_group_run_key(group.first, group.last, group.window),
+            job_name=COST_DATA_JOB_NAME,
+            tags={
+                **group_range_tags(
+                    group.first, group.last, len(group.account_ids), group.window, SYNC_DAILY
+                ),
+                "finops/window_reason": "; ".join(group.reasons)[:200],
+            },
+        )
+        for group in group_planned_windows(planned, partition_order, accounts_per_run)
+    ]
 
 
 @dg.schedule(
@@ -64,9 +78,9 @@ def daily_cost_sync_requests(
     execution_timezone="UTC",
     default_status=schedule_default_status(),
     description=(
-        "Every day, one range run per active account over the restatement window ending "
-        "yesterday; in the first days of a month also the previous month until it is final; "
-        "stretched back after missed days."
+        "Every day, range runs of up to FINOPS_SCHEDULE_ACCOUNTS_PER_RUN active accounts "
+        "sharing a window: the restatement window ending yesterday; in the first days of a "
+        "month also the previous month until it is final; stretched back after missed days."
     ),
 )
 def daily_cost_sync(
@@ -75,7 +89,13 @@ def daily_cost_sync(
     """The tick's day is its scheduled time in UTC, so a late tick reads the right days."""
     scheduled = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
     today = scheduled.astimezone(dt.UTC).date()
-    requests = daily_cost_sync_requests(today, SyncPolicy.from_env(), postgres, context.instance)
+    requests = daily_cost_sync_requests(
+        today,
+        SyncPolicy.from_env(),
+        postgres,
+        context.instance,
+        accounts_per_run=FinopsConfig.from_env().schedule_accounts_per_run,
+    )
     if not requests:
         return dg.SkipReason("No active accounts with partitions yet")
     return requests
