@@ -38,6 +38,8 @@ class Size:
     anomaly_days: int
     #: Only accounts with an injected spike in the window, so a short run still has some.
     anomaly_spiky_accounts: bool
+    #: Active accounts the daily schedule's tick is measured at.
+    schedule_accounts: int = 120
 
 
 SIZES = {
@@ -61,6 +63,7 @@ SIZES = {
         anomaly_accounts=60,
         anomaly_days=396,
         anomaly_spiky_accounts=False,
+        schedule_accounts=10_000,
     ),
 }
 

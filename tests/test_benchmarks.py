@@ -32,12 +32,15 @@ def test_tiny_benchmarks_run_and_write_their_table(
         "Load",
         "Paid requests",
         "End to end",
+        "Runs per day",
         "Anomalies",
     ]
     for table in tables:
         assert table["title"] in printed
         assert table["title"] in markdown
-    load, requests, end_to_end, _anomalies = tables  # anomalies: tests/insights
+    load, requests, end_to_end, schedule, _anomalies = tables  # anomalies: tests/insights
+    one_each, grouped = schedule["rows"]
+    assert one_each[2] == 120 and grouped[2] == 3  # 120 accounts: one run each, or 50 a run
     assert {row[1] for row in load["rows"]} >= {
         "raw COPY into empty copy of cost_data (baseline)",
         "pandas to_sql (default method)",
