@@ -14,15 +14,16 @@ from pathlib import Path
 import dagster as dg
 
 from benchmarks.anomalies import run_anomalies
+from benchmarks.bookkeeping import run_bookkeeping
 from benchmarks.common import SIZES, scratch_database, server_url, write_results
 from benchmarks.load import run_load
 from benchmarks.pipeline import run_end_to_end, run_requests
 from benchmarks.schedule_tick import run_schedule_tick
 from finops_pipeline.db.urls import redact_url
 
-BENCHMARKS = ["load", "requests", "e2e", "schedule", "anomalies"]
+BENCHMARKS = ["load", "requests", "e2e", "bookkeeping", "schedule", "anomalies"]
 #: The benchmarks that need a database; the others run on generated data alone.
-_DATABASE_BENCHMARKS = frozenset({"load", "requests", "e2e", "schedule"})
+_DATABASE_BENCHMARKS = frozenset({"load", "requests", "e2e", "bookkeeping", "schedule"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tables.append(run_requests(url, size.request_days))
             if "e2e" in selected:
                 tables.append(run_end_to_end(url, size.e2e_accounts, size.e2e_days))
+            if "bookkeeping" in selected:
+                tables.append(
+                    run_bookkeeping(url, server, size.bookkeeping_accounts, size.bookkeeping_days)
+                )
             if "schedule" in selected:
                 tables.append(run_schedule_tick(url, size.schedule_accounts))
     else:

@@ -40,6 +40,9 @@ class Size:
     anomaly_spiky_accounts: bool
     #: Active accounts the daily schedule's tick is measured at.
     schedule_accounts: int = 120
+    #: The range run whose Dagster share is measured on a Postgres-backed instance.
+    bookkeeping_accounts: int = 1
+    bookkeeping_days: int = 5
 
 
 SIZES = {
@@ -64,6 +67,8 @@ SIZES = {
         anomaly_days=396,
         anomaly_spiky_accounts=False,
         schedule_accounts=10_000,
+        bookkeeping_accounts=4,
+        bookkeeping_days=396,
     ),
 }
 
