@@ -43,6 +43,10 @@ class Size:
     #: The range run whose Dagster share is measured on a Postgres-backed instance.
     bookkeeping_accounts: int = 1
     bookkeeping_days: int = 5
+    #: The backfill through dagster-daemon; 0 skips it (the tiny size: a daemon run costs
+    #: 10-18 s of process start here, too slow for CI).
+    daemon_accounts: int = 0
+    daemon_days: int = 3
 
 
 SIZES = {
@@ -69,6 +73,8 @@ SIZES = {
         schedule_accounts=10_000,
         bookkeeping_accounts=4,
         bookkeeping_days=396,
+        daemon_accounts=50,
+        daemon_days=396,
     ),
 }
 

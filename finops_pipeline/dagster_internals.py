@@ -7,14 +7,20 @@ Dagster upgrade needs checking only here.
 import os
 from collections.abc import MutableMapping
 
+# A partition backfill as the UI's "Launch backfill" creates it (launchPartitionBackfill's
+# resolver builds the same object); the daemon benchmark submits one without a webserver.
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+
 # The tags that mark a run's partition or partition range. The sensors, the schedule and the
 # CLI set the range tags on the runs they request (sync/run_tags.py, cli/runner.py), and the
 # last-sync fold reads all three back to know which accounts and days a finished run covered.
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    BACKFILL_ID_TAG,
     PARTITION_NAME_TAG,
 )
+from dagster._core.utils import make_new_backfill_id
 
 # The type of a failed step's error as the in-process runner reads it from the event log; the
 # CLI walks its cause chain to print one line instead of a stack trace.
@@ -47,10 +53,14 @@ def use_batched_run_bookkeeping(environ: MutableMapping[str, str] | None = None)
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
     "ASSET_PARTITION_RANGE_START_TAG",
+    "BACKFILL_ID_TAG",
     "EVENT_BATCH_SIZE",
     "EVENT_BATCH_SIZE_ENV",
     "PARTITION_NAME_TAG",
     "PLANNED_EVENTS_AS_SUBSET_ENV",
+    "BulkActionStatus",
+    "PartitionBackfill",
     "SerializableErrorInfo",
+    "make_new_backfill_id",
     "use_batched_run_bookkeeping",
 ]
