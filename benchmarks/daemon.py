@@ -20,7 +20,7 @@ from typing import Any
 import dagster as dg
 import psycopg
 
-from benchmarks.common import Table
+from benchmarks.common import RESULTS_DIR, Table
 from benchmarks.pipeline import _register, _window
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.dagster_internals import (
@@ -89,6 +89,8 @@ def running_daemon(url: str, server: str, key: str, home: Path) -> Iterator[dg.D
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait()
         log.close()
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        shutil.copy(home / "daemon.log", RESULTS_DIR / "last-daemon.log")
         if previous is None:
             os.environ.pop("DAGSTER_POSTGRES_URL", None)
         else:
@@ -135,7 +137,8 @@ def _wait(
             if all(run.is_finished for run in runs):
                 failed = [b for b in backfills if b.status != BulkActionStatus.COMPLETED_SUCCESS]
                 if failed:
-                    raise RuntimeError(f"{len(failed)} backfill(s) did not succeed")
+                    reasons = {str(b.failure_count) + " " + str(b.status) for b in failed}
+                    raise RuntimeError(f"{len(failed)} backfill(s) did not succeed: {reasons}")
                 return time.perf_counter() - started, runs
         time.sleep(1)
     raise RuntimeError(f"the daemon did not finish the backfills within {timeout:.0f} s")

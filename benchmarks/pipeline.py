@@ -40,13 +40,15 @@ Progress = Callable[[str], Any]
 
 
 def _window(days: int) -> tuple[dt.date, dt.date]:
-    """The last ``days`` days up to yesterday, cut at the first day that has partitions.
+    """The last ``days`` days up to yesterday, cut after the first day that has partitions.
 
     Cost Explorer keeps daily data for the current month plus 13, so "396 days" is 13 months
-    and a few days early in a month, and fewer on the 1st.
+    and a few days early in a month, and fewer on the 1st. The day before the window stays
+    available to the single-day baselines.
     """
     end = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    return max(end - dt.timedelta(days=days - 1), PARTITIONS_START_DATE), end
+    first = PARTITIONS_START_DATE + dt.timedelta(days=1)
+    return max(end - dt.timedelta(days=days - 1), first), end
 
 
 def _register(url: str, key: str, numbers: list[str]) -> list[str]:

@@ -173,8 +173,6 @@ def _replace_days(
     cursor.execute(_COUNT_DIFF)
     counted = cursor.fetchone()
     inserted, restated, removed = counted if counted else (0, 0, 0)
-    # A tid scan per changed row is a nested loop.
-    cursor.execute("SET LOCAL enable_nestloop = on")
     cursor.execute(_DELETE_DIFF)
     cursor.execute(_INSERT_DIFF, window)
     return WindowLoadStats(
@@ -315,14 +313,15 @@ _COUNT_DIFF = f"""
     FROM {_DIFF}
 """
 
-# By tuple id: a fetch per changed row instead of another scan of the window. The advisory
-# lock keeps other loads off these rows; a row changed by anything else since the diff no
-# longer has this ctid, is not deleted, and the insert below then fails on the key, so the
-# whole load rolls back rather than losing that change.
+# By tuple id (a TID scan of an array): a fetch per changed row, never a scan of the window or
+# of the table. The advisory lock keeps other loads off these rows; a row changed by anything
+# else since the diff no longer has this ctid, is not deleted, and the insert below then fails
+# on the key, so the whole load rolls back rather than losing that change. (No account filter
+# here: the planner would scan the account's rows by index instead of fetching by tuple id;
+# the tuple ids come from this window's rows above.)
 _DELETE_DIFF = f"""
-    DELETE FROM cost_data AS c
-    USING (SELECT old_ctid FROM {_DIFF} WHERE old_ctid IS NOT NULL) AS d
-    WHERE c.ctid = d.old_ctid
+    DELETE FROM cost_data
+    WHERE ctid = ANY(ARRAY(SELECT old_ctid FROM {_DIFF} WHERE old_ctid IS NOT NULL))
 """
 
 _INSERT_ALL = f"""
