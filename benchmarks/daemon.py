@@ -203,7 +203,7 @@ def run_daemon_end_to_end(
             round(range_wall, 1),
             round(range_wall / len(range_runs), 1),
             round(per_range, 2),
-            round(per_range / per_single, 4),
+            f"{per_range / per_single:.4f}",
         ]
     )
     table.notes.append(
