@@ -32,13 +32,16 @@ def test_tiny_benchmarks_run_and_write_their_table(
         "Load",
         "Paid requests",
         "End to end",
+        "Bookkeeping",
         "Runs per day",
         "Anomalies",
     ]
     for table in tables:
         assert table["title"] in printed
         assert table["title"] in markdown
-    load, requests, end_to_end, schedule, _anomalies = tables  # anomalies: tests/insights
+    load, requests, end_to_end, bookkeeping, schedule, _anomalies = tables  # anomalies: insights
+    assert [row[1] for row in bookkeeping["rows"]] == [5, 5, 5]  # 1 account x 5 days, 3 cases
+    assert all(row[3] >= row[4] >= 0 for row in bookkeeping["rows"])  # wall >= inside the asset
     one_each, grouped = schedule["rows"]
     assert one_each[2] == 120 and grouped[2] == 3  # 120 accounts: one run each, or 50 a run
     assert {row[1] for row in load["rows"]} >= {
