@@ -17,6 +17,8 @@ CASE_LABELS = {
     "ours_unchanged": "replace_cost_window, unchanged re-load",
     "ours_restated_tail": "replace_cost_window, last 10% of days restated",
     "ours_restated_10pct": "replace_cost_window, 10% restated re-load",
+    "main_unchanged": "before: main's loader and Decimal frame, unchanged re-load",
+    "main_restated_10pct": "before: main's loader and Decimal frame, 10% restated re-load",
 }
 
 #: The issue's goals, as ratios to raw COPY rows/s.

@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from benchmarks.main_loader import build_decimal_rows
+from benchmarks.main_loader import replace_cost_window as main_replace_cost_window
 from finops_pipeline.constants import COST_COLUMNS
 from finops_pipeline.db.cost_loader import csv_batch, replace_cost_window
 from finops_pipeline.db.urls import to_libpq_url, to_psycopg_url
@@ -41,6 +43,8 @@ CASES = (
     "ours_unchanged",
     "ours_restated_tail",
     "ours_restated_10pct",
+    "main_unchanged",
+    "main_restated_10pct",
 )
 
 
@@ -102,6 +106,8 @@ def _window(rows: pd.DataFrame) -> dict[str, object]:
 
 def run(case: str, count: int, url: str) -> dict[str, object]:
     # As collect_costs does at the start of every pipeline run.
+    if case.startswith("main_"):
+        return _run_main(case, count, url)
     return_freed_memory_to_os()
     rows = build_rows(count)
     seconds = 0.0
@@ -184,6 +190,35 @@ def run(case: str, count: int, url: str) -> dict[str, object]:
     }
 
 
+def _run_main(case: str, count: int, url: str) -> dict[str, object]:
+    """Main's loader on main's frame of Decimals: the before of the same run."""
+    rows = build_decimal_rows(
+        count, tenant=TENANT, account=ACCOUNT, start=START, groups_per_day=GROUPS_PER_DAY
+    )
+    load, expected_changed = _restated(case.replace("main_", "ours_"), rows)
+    with psycopg.connect(to_libpq_url(url), autocommit=True) as connection:
+        connection.execute("TRUNCATE cost_data, cost_data_days")
+        main_replace_cost_window(connection, rows, **_window(rows), run_id="preload")
+        connection.execute("VACUUM ANALYZE cost_data")
+        started = time.perf_counter()
+        stats = main_replace_cost_window(connection, load, **_window(rows), run_id="bench")
+        seconds = time.perf_counter() - started
+    if stats.rows_in_window != count or stats.restated != expected_changed:
+        raise SystemExit(f"{case}: unexpected load result {stats}")
+    with psycopg.connect(to_libpq_url(url), autocommit=True) as connection:
+        dead_tuples = _dead_tuples(connection)
+        connection.execute("TRUNCATE cost_data, cost_data_days")
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "case": case,
+        "rows": count,
+        "seconds": seconds,
+        "peak_rss_mb": peak_kb / 1024,
+        "rows_changed": expected_changed,
+        "dead_tuples": dead_tuples,
+    }
+
+
 def _restated(case: str, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """The rows a case loads over the preloaded ``rows``, and how many of them changed."""
     if case == "ours_restated_10pct":
@@ -194,10 +229,13 @@ def _restated(case: str, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     else:
         return rows, 0
     load = rows.copy()
-    load.loc[changed, "unblended_cost"] = pd.array(
-        [str(Decimal(value) + Decimal("0.01")) for value in load.loc[changed, "unblended_cost"]],
-        dtype=DECIMAL_TEXT,
-    )
+    restated = [Decimal(value) + Decimal("0.01") for value in load.loc[changed, "unblended_cost"]]
+    if load["unblended_cost"].dtype == object:  # main's frame of Decimals
+        load.loc[changed, "unblended_cost"] = pd.Series(restated, dtype=object).to_numpy()
+    else:
+        load.loc[changed, "unblended_cost"] = pd.array(
+            [str(v) for v in restated], dtype=DECIMAL_TEXT
+        )
     return load, int(changed.sum())
 
 
