@@ -1,4 +1,5 @@
-"""The daily, restatement-aware schedule: range runs of up to N accounts sharing a window."""
+"""The daily, restatement-aware schedule: range runs of up to N accounts sharing a provider and
+its window (``sync.windows.scheduled_window``, grouped by ``sync.run_groups``)."""
 
 import datetime as dt
 
@@ -14,7 +15,7 @@ from finops_pipeline.sync.run_tags import SYNC_DAILY, daily_group_run_key, group
 from finops_pipeline.sync.windows import (
     SyncPolicy,
     first_of_month,
-    previous_month_repull_due,
+    previous_month_state_needed,
     scheduled_window,
 )
 
@@ -35,7 +36,7 @@ def daily_cost_sync_requests(
     with postgres.connection() as connection:
         accounts = schedule_accounts(connection)
         not_final: set[str] = set()
-        if previous_month_repull_due(today, policy):
+        if any(previous_month_state_needed(today, policy, a.provider) for a in accounts):
             not_final = accounts_with_estimated_rows(
                 connection, first_of_month(today, 1), first_of_month(today)
             )
@@ -52,6 +53,7 @@ def daily_cost_sync_requests(
             policy,
             last_success_at=account.last_success_at,
             previous_month_final=account.account_id not in not_final,
+            provider=account.provider,
         )
         planned.append(
             PlannedWindow(account.account_id, account.provider, window.window, window.reasons)
@@ -79,8 +81,10 @@ def daily_cost_sync_requests(
     default_status=schedule_default_status(),
     description=(
         "Every day, range runs of up to FINOPS_SCHEDULE_ACCOUNTS_PER_RUN active accounts "
-        "sharing a window: the restatement window ending yesterday; in the first days of a "
-        "month also the previous month until it is final; stretched back after missed days."
+        "sharing a provider and window, over the provider's restatement window ending "
+        "yesterday: for AWS a few trailing days, and in the first days of a month the "
+        "previous month until it is final; for Azure the current month, and the previous one "
+        "until it closes. Stretched back after missed days."
     ),
 )
 def daily_cost_sync(

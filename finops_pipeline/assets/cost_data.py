@@ -8,8 +8,9 @@ from finops_pipeline.dagster_internals import use_batched_run_bookkeeping
 from finops_pipeline.db.sync_state import outcomes_for_run, record_outcomes
 from finops_pipeline.errors import FinopsError
 from finops_pipeline.partitions import account_daily_partitions
+from finops_pipeline.providers import provider_specs
 from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
-from finops_pipeline.resources.aws import AwsCostExplorerResource
+from finops_pipeline.providers.base import CostCollector
 from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sync.collection import CollectionReport, collect_costs
@@ -45,25 +46,28 @@ COST_DATA_COLUMNS = dg.TableSchema(
 )
 
 
+#: One collector resource per registered provider: adding a cloud adds its resource here.
+COLLECTOR_RESOURCE_KEYS: dict[str, str] = {
+    spec.name: spec.resource_key for spec in provider_specs()
+}
+
 _COST_DATA_ATTRIBUTES: dict[str, Any] = dict(
     name="cost_data",
+    # Declared by key rather than as typed parameters, because the collectors are one per
+    # registered provider (Dagster refuses a mix of both styles).
+    required_resource_keys={"postgres", "credential_decryptor", *COLLECTOR_RESOURCE_KEYS.values()},
     partitions_def=account_daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=COST_EXPLORER_POOL,
     group_name="costs",
-    kinds={"postgres", "aws", "pandas"},
+    kinds={"postgres", "aws", "azure", "pandas"},
     owners=["team:finops"],
     tags={"domain": "finops"},
     metadata={"dagster/column_schema": COST_DATA_COLUMNS, "dagster/table_name": "cost_data"},
 )
 
 
-def _cost_data(
-    context: dg.AssetExecutionContext,
-    postgres: PostgresResource,
-    credential_decryptor: CredentialDecryptor,
-    aws_cost_explorer: AwsCostExplorerResource,
-) -> dg.MaterializeResult:
+def _cost_data(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Daily cloud cost per account, service and usage type, one row per UTC day.
 
     Each materialisation replaces its accounts' date windows with what the provider reports
@@ -71,6 +75,8 @@ def _cost_data(
     picked up and nothing is duplicated. Unique on (tenant_id, cloud_account_id, date,
     provider, service, usage_type).
     """
+    postgres: PostgresResource = context.resources.postgres
+    credential_decryptor: CredentialDecryptor = context.resources.credential_decryptor
     # Before the run's materialisation events are written: one batch, not one per partition.
     use_batched_run_bookkeeping()
     # A range run must not read context.partition_key: it raises for multi-partition ranges.
@@ -97,7 +103,7 @@ def _cost_data(
                 account_ranges,
                 connection=connection,
                 decrypt=credential_decryptor.decrypt_credentials,
-                collectors={aws_cost_explorer.provider: aws_cost_explorer},
+                collectors=collectors_from(context),
                 run_id=context.run.run_id,
             )
         except FinopsError as error:
@@ -123,6 +129,14 @@ def _cost_data(
     return dg.MaterializeResult(metadata=metadata)
 
 
+def collectors_from(context: dg.AssetExecutionContext) -> dict[str, CostCollector]:
+    """Each registered provider's collector, as bound in this run's resources."""
+    return {
+        provider: getattr(context.resources, resource_key)
+        for provider, resource_key in COLLECTOR_RESOURCE_KEYS.items()
+    }
+
+
 # Transient failures (throttling, a dropped connection) retry with exponential backoff and
 # jitter; permanent ones raise Failure(allow_retries=False) above and are not retried.
 cost_data = dg.asset(retry_policy=retry_policy_from_env(), **_COST_DATA_ATTRIBUTES)(_cost_data)
@@ -131,6 +145,17 @@ cost_data = dg.asset(retry_policy=retry_policy_from_env(), **_COST_DATA_ATTRIBUT
 #: itself, in new runs, with short waits and a line per retry. In-process execution has no
 #: run-level switch for step retries.
 cost_data_without_step_retries = dg.asset(**_COST_DATA_ATTRIBUTES)(_cost_data)
+
+
+def provider_request_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue]:
+    """Requests and quota per provider whose API is not billed per request (``azure_requests``,
+    ``azure_qpu_consumed``), beside the paid Cost Explorer requests."""
+    metadata: dict[str, dg.MetadataValue] = {}
+    for provider, requests in sorted(report.requests_by_provider().items()):
+        metadata[f"{provider}_requests"] = dg.MetadataValue.int(requests)
+    for unit, consumed in sorted(report.quota_consumed().items()):
+        metadata[f"{unit}_consumed"] = dg.MetadataValue.float(float(consumed))
+    return metadata
 
 
 def report_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue | int | float | str]:
@@ -147,6 +172,7 @@ def report_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue | in
         "ce_request_cost_usd": dg.MetadataValue.float(
             float(report.paid_requests) * float(CE_PRICE_PER_REQUEST_USD)
         ),
+        **provider_request_metadata(report),
         "days_estimated": dg.MetadataValue.int(report.estimated_days),
         "days_final": dg.MetadataValue.int(report.final_days),
         "accounts": dg.MetadataValue.int(len({w.account_id for w in report.windows})),

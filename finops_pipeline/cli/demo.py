@@ -1,6 +1,6 @@
-"""``finops demo``: the whole product on the embedded default, against the sandbox.
+"""``finops demo``: the whole product on the embedded default, against the sandboxes.
 
-Registers sandbox accounts for a few tenants (credentials encrypted for real), backfills their
+Registers sandbox AWS accounts for a few tenants and an Azure tenant's subscriptions (credentials encrypted for real), backfills their
 history through the real ``cost_data`` asset as in-process range runs, and summarises what is
 in ``cost_data``. Safe to re-run: accounts are found again by their natural key, rows are
 replaced per window, and each run is a new sandbox pull, so restated values show as changed.
@@ -19,10 +19,11 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
+from finops_pipeline.cli.demo_insights import InsightsReport, insights_lines, materialize_insights
 from finops_pipeline.cli.instance_config import write_instance_config
 from finops_pipeline.cli.runner import SyncResult, local_dagster_home, sync_accounts
 from finops_pipeline.config import finops_home
-from finops_pipeline.constants import PROVIDER_AWS
+from finops_pipeline.constants import PROVIDER_AWS, PROVIDER_AZURE
 from finops_pipeline.db.accounts import get_account, register_account
 from finops_pipeline.errors import ConfigurationError, CredentialError
 from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
@@ -34,8 +35,19 @@ from finops_pipeline.providers.aws.sandbox.hook import (
     sandbox_credentials,
 )
 from finops_pipeline.providers.aws.sandbox.service import history_start
+from finops_pipeline.providers.azure.sandbox import DEFAULT_TENANTS as AZURE_DEMO_TENANTS
+from finops_pipeline.providers.azure.sandbox import (
+    SANDBOX_RESOURCE_MANAGER as AZURE_SANDBOX_RESOURCE_MANAGER,
+)
+from finops_pipeline.providers.azure.sandbox import SandboxTenant as AzureSandboxTenant
+from finops_pipeline.providers.azure.sandbox import sandbox_credentials as azure_sandbox_credentials
+from finops_pipeline.providers.azure.spec import is_sandbox_endpoint as is_azure_sandbox_endpoint
 from finops_pipeline.security.ciphertext import CURRENT_KEY_ENV, KeyRing, encrypt
-from finops_pipeline.security.credentials import open_credentials, serialize_credentials
+from finops_pipeline.security.credentials import (
+    Credentials,
+    open_credentials,
+    serialize_credentials,
+)
 from finops_pipeline.security.keys import ensure_local_key, load_key_ring
 
 TOP_SERVICES = 3
@@ -52,6 +64,7 @@ class DemoAccount:
     name: str
     number: str
     created: bool
+    provider: str = PROVIDER_AWS
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,7 @@ class DemoReport:
     rows_before: int = 0
     rows_after: int = 0
     tenants: list[TenantSummary] = field(default_factory=list)
+    insights: InsightsReport = field(default_factory=InsightsReport)
     elapsed_seconds: float = 0.0
 
     def total(self, statistic: str) -> int:
@@ -85,7 +99,7 @@ class DemoReport:
 
     @property
     def success(self) -> bool:
-        return all(sync.success for sync in self.syncs)
+        return all(sync.success for sync in self.syncs) and self.insights.success
 
 
 ProgressCallback = Callable[[int, int, DemoAccount, SyncResult, float], None]
@@ -138,50 +152,100 @@ def ensure_demo_accounts(
     accounts: list[DemoAccount] = []
     for tenant in tenants:
         for spec in tenant.accounts:
-            credentials = sandbox_credentials(spec.number)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT id::text FROM cloud_accounts "
-                    "WHERE tenant_id = %s AND provider = %s AND provider_account_id = %s",
-                    (tenant.tenant_id, PROVIDER_AWS, spec.number),
-                )
-                row = cursor.fetchone()
-            if row is None:
-                account_id = register_account(
+            accounts.append(
+                _ensure_sandbox_account(
                     connection,
                     ring,
                     tenant_id=tenant.tenant_id,
                     name=spec.name,
                     provider=PROVIDER_AWS,
-                    provider_account_id=spec.number,
-                    credentials=credentials,
+                    number=spec.number,
+                    credentials=sandbox_credentials(spec.number),
                     endpoint_url=SANDBOX_ENDPOINT_URL,
+                    is_sandbox=is_sandbox_endpoint,
                 )
-                accounts.append(
-                    DemoAccount(account_id, tenant.tenant_id, spec.name, spec.number, True)
-                )
-                continue
-            account = get_account(connection, row[0])
-            if not is_sandbox_endpoint(account.endpoint_url):
-                raise ConfigurationError(
-                    f"Tenant {tenant.tenant_id} already has AWS account {spec.number} with a "
-                    "real endpoint; the demo only touches sandbox accounts. Use another "
-                    "database (FINOPS_HOME or DATABASE_URL) for the demo."
-                )
-            try:
-                open_credentials(account, ring)
-            except CredentialError:
-                blob = encrypt(serialize_credentials(credentials), ring, account.encryption_context)
-                with connection.transaction(), connection.cursor() as cursor:
-                    cursor.execute(
-                        "UPDATE cloud_accounts SET credentials_encrypted = %s, updated_at = now() "
-                        "WHERE id = %s",
-                        (blob, account.id),
-                    )
-            accounts.append(
-                DemoAccount(account.id, tenant.tenant_id, account.name, spec.number, False)
             )
     return accounts
+
+
+def ensure_azure_demo_subscriptions(
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    tenants: Sequence[AzureSandboxTenant] = AZURE_DEMO_TENANTS,
+) -> list[DemoAccount]:
+    """Register each Azure sandbox tenant's readable subscriptions once, as
+    :func:`ensure_demo_accounts` does for AWS; the demo tenant is named after the Entra tenant."""
+    accounts: list[DemoAccount] = []
+    for tenant in tenants:
+        credentials = azure_sandbox_credentials(tenant)
+        for subscription in tenant.subscriptions:
+            if not subscription.reader:
+                continue  # kept in the sandbox to show a 403; the demo loads what it can read
+            accounts.append(
+                _ensure_sandbox_account(
+                    connection,
+                    ring,
+                    tenant_id=tenant.name,
+                    name=subscription.name,
+                    provider=PROVIDER_AZURE,
+                    number=subscription.subscription_id,
+                    credentials=credentials,
+                    endpoint_url=AZURE_SANDBOX_RESOURCE_MANAGER,
+                    is_sandbox=is_azure_sandbox_endpoint,
+                )
+            )
+    return accounts
+
+
+def _ensure_sandbox_account(
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    *,
+    tenant_id: str,
+    name: str,
+    provider: str,
+    number: str,
+    credentials: Credentials,
+    endpoint_url: str,
+    is_sandbox: Callable[[str | None], bool],
+) -> DemoAccount:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id::text FROM cloud_accounts "
+            "WHERE tenant_id = %s AND provider = %s AND provider_account_id = %s",
+            (tenant_id, provider, number),
+        )
+        row = cursor.fetchone()
+    if row is None:
+        account_id = register_account(
+            connection,
+            ring,
+            tenant_id=tenant_id,
+            name=name,
+            provider=provider,
+            provider_account_id=number,
+            credentials=credentials,
+            endpoint_url=endpoint_url,
+        )
+        return DemoAccount(account_id, tenant_id, name, number, True, provider)
+    account = get_account(connection, row[0])
+    if not is_sandbox(account.endpoint_url):
+        raise ConfigurationError(
+            f"Tenant {tenant_id} already has {provider} account {number} with a real endpoint; "
+            "the demo only touches sandbox accounts. Use another database (FINOPS_HOME or "
+            "DATABASE_URL) for the demo."
+        )
+    try:
+        open_credentials(account, ring)
+    except CredentialError:
+        blob = encrypt(serialize_credentials(credentials), ring, account.encryption_context)
+        with connection.transaction(), connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE cloud_accounts SET credentials_encrypted = %s, updated_at = now() "
+                "WHERE id = %s",
+                (blob, account.id),
+            )
+    return DemoAccount(account.id, tenant_id, account.name, number, False, provider)
 
 
 def count_rows(connection: psycopg.Connection, account_ids: Sequence[str]) -> int:
@@ -252,6 +316,7 @@ def run_demo(
     resources: Mapping[str, object],
     progress: ProgressCallback | None = None,
     tenants: Sequence[SandboxTenant] = DEMO_TENANTS,
+    azure_tenants: Sequence[AzureSandboxTenant] = AZURE_DEMO_TENANTS,
     today: dt.date | None = None,
 ) -> DemoReport:
     """Register the sandbox tenants and backfill ``days`` days, one range run per account."""
@@ -263,6 +328,7 @@ def run_demo(
         start=start, end=end, key_source=key_source, pull_generation=advance_generation()
     )
     report.accounts = ensure_demo_accounts(connection, ring, tenants)
+    report.accounts += ensure_azure_demo_subscriptions(connection, ring, azure_tenants)
     ids = [account.account_id for account in report.accounts]
     report.rows_before = count_rows(connection, ids)
     for index, account in enumerate(report.accounts, start=1):
@@ -281,6 +347,13 @@ def run_demo(
             progress(index, len(report.accounts), account, result, time.monotonic() - run_started)
     report.rows_after = count_rows(connection, ids)
     report.tenants = tenant_summaries(connection, ids, start, end)
+    report.insights = materialize_insights(
+        account_ids=ids,
+        tenant_ids=sorted({account.tenant_id for account in report.accounts}),
+        instance=instance,
+        resources=resources,
+        run_config=QUIET_RUN_CONFIG,
+    )
     report.elapsed_seconds = time.monotonic() - started
     return report
 
@@ -298,6 +371,14 @@ def summary_lines(report: DemoReport) -> list[str]:
         f"{report.total('rows_restated'):,} restated, {report.total('rows_unchanged'):,} "
         f"unchanged, {report.total('rows_removed'):,} removed",
         f"  paid CE requests    {paid} (${cost:.2f} on real AWS), {len(report.syncs)} range runs",
+        *(
+            [
+                f"  Azure queries       {report.total('azure_requests')} requests (not billed), "
+                f"{report.total('azure_qpu_consumed')} QPU of the tenant's quota"
+            ]
+            if report.total("azure_requests")
+            else []
+        ),
         f"  credentials key     {report.key_source}",
         "",
         "Cost per tenant over the window:",
@@ -309,6 +390,7 @@ def summary_lines(report: DemoReport) -> list[str]:
         )
         for service, amount in tenant.top_services:
             lines.append(f"      {service:<52} {amount:>12,.2f}")
+    lines.extend(insights_lines(report.insights))
     return lines
 
 

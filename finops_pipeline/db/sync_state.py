@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.sync.outcomes import AccountRunOutcome, LastSyncUpdate, SyncStatus
 
 
@@ -118,7 +119,7 @@ class ScheduleAccount:
 
     account_id: str
     last_success_at: dt.datetime | None
-    provider: str = "aws"
+    provider: str = PROVIDER_AWS
 
 
 def schedule_accounts(connection: psycopg.Connection) -> list[ScheduleAccount]:

@@ -20,8 +20,9 @@ from finops_pipeline.db.accounts import register_account
 from finops_pipeline.db.migrate import head_revision, upgrade_database
 from finops_pipeline.db.tenants import check_tenant_id, ensure_tenant, tenant_transaction
 from finops_pipeline.errors import ConfigurationError
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 
 pytestmark = pytest.mark.integration
 
@@ -178,6 +179,9 @@ def test_upgrading_keeps_old_blank_rows_and_still_refuses_new_ones(
         "cloud_accounts": True,
         "cost_data": True,
         "account_sync_runs": True,
+        # Created with the check (migration 0008).
+        "cost_recommendations": True,
+        "cost_anomalies": True,
     }
     with pytest.raises(psycopg.errors.CheckViolation):
         connection.execute("INSERT INTO tenants (tenant_id, external_id) VALUES ('', 'finops-y')")

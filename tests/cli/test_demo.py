@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from finops_pipeline.cli.commands import main
 from finops_pipeline.db.urls import to_libpq_url
 from finops_pipeline.providers.aws.sandbox.catalogue import DEMO_TENANTS
+from finops_pipeline.providers.azure.sandbox import DEFAULT_TENANTS as AZURE_TENANTS
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +67,21 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
     assert statistic(first, r"paid CE requests\s+(\d+)") >= 4
     for tenant in DEMO_TENANTS:
         assert tenant.tenant_id in first
+        # Recommendations, anomalies and a chart for every tenant.
+        assert re.search(
+            rf"\n  {tenant.tenant_id} +\d+ open recommendations? \([\d,.]+ USD/month\); "
+            rf"\d+ anomal(y|ies) in \S+ to \S+; chart \d+ KB",
+            first,
+        ), first
+    accounts_total = sum(len(t.accounts) for t in DEMO_TENANTS)
+    # Two paid requests per account: rightsizing and Savings Plans, one page each.
+    assert statistic(first, r"recommendations refreshed for \d+ accounts \((\d+) paid") == (
+        2 * accounts_total
+    )
+    assert re.search(r"\n  \S*finops recommendations --tenant acme-retail ", first)
+    # One Azure tenant's subscriptions next to the AWS ones, from the Azure sandbox.
+    assert "fabrikam" in first
+    assert statistic(first, r"Azure queries\s+(\d+) requests") >= 6
     assert f"local key file {tmp_path / 'encryption.key'}" in first
     before = snapshot(database_url)
     assert len(before) == rows
@@ -86,10 +102,11 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
         accounts = connection.execute("SELECT count(*) FROM cloud_accounts").fetchone()
         secrets = connection.execute(
             "SELECT count(*) FROM cloud_accounts WHERE position('SBXK'::bytea in "
-            "credentials_encrypted) > 0"
+            "credentials_encrypted) > 0 OR position('sbx~'::bytea in credentials_encrypted) > 0"
         ).fetchone()
-    assert accounts == (sum(len(t.accounts) for t in DEMO_TENANTS),)
-    assert secrets == (0,)  # the access key ids are encrypted too
+    azure_subscriptions = sum(s.reader for s in AZURE_TENANTS[0].subscriptions)
+    assert accounts == (sum(len(t.accounts) for t in DEMO_TENANTS) + azure_subscriptions,)
+    assert secrets == (0,)  # the access key ids and the Azure client secret are encrypted too
 
 
 def test_demo_refuses_more_days_than_daily_history(

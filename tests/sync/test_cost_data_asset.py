@@ -16,13 +16,15 @@ from dagster._core.storage.tags import (
 from finops_pipeline.assets import cost_data
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.accounts import register_account
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 from finops_pipeline.sync.ranges import account_date_key
 from tests.ce_responses import (
     TWO_SERVICES,
@@ -77,6 +79,7 @@ def materialize_range(
             "postgres": PostgresResource(database_url=database_url),
             "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
             "aws_cost_explorer": AwsCostExplorerResource(),
+            "azure_cost_management": AzureCostManagementResource(),
         },
         tags={
             ASSET_PARTITION_RANGE_START_TAG: account_date_key(first, start),

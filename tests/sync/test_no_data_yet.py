@@ -30,13 +30,15 @@ from finops_pipeline.assets import cost_data
 from finops_pipeline.cli.commands import main
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.accounts import register_account
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 from finops_pipeline.sync.collection import AccountFailure, CollectionReport, WindowResult
 from finops_pipeline.sync.ranges import DateRange, account_date_key
 from tests.ce_responses import TWO_SERVICES, paginate, simple_days
@@ -239,6 +241,7 @@ def test_a_failed_run_describes_one_and_all_accounts_correctly(
                 "postgres": PostgresResource(database_url=database_url),
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
                 "aws_cost_explorer": AwsCostExplorerResource(),
+                "azure_cost_management": AzureCostManagementResource(),
             },
             tags={
                 ASSET_PARTITION_RANGE_START_TAG: account_date_key(ids[0], START),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -24,31 +23,11 @@ from finops_pipeline.providers.aws.constants import (
     CE_USAGE_COLUMN,
     CE_USAGE_METRIC,
 )
+from finops_pipeline.providers.base import PARSED_COLUMNS, ParsedCosts
 from finops_pipeline.sync.amounts import DECIMAL_TEXT, decimal_text
-
-PARSED_COLUMNS: tuple[str, ...] = (
-    "date",
-    "service",
-    "usage_type",
-    *CE_COST_METRIC_COLUMNS.values(),
-    CE_USAGE_COLUMN,
-    "currency",
-    "usage_unit",
-    "is_estimated",
-)
-
 
 #: The amount columns, as exact decimal text.
 AMOUNT_COLUMNS: tuple[str, ...] = (*CE_COST_METRIC_COLUMNS.values(), CE_USAGE_COLUMN)
-
-
-@dataclass(frozen=True)
-class ParsedCosts:
-    """Rows from Cost Explorer plus what the response said about each day."""
-
-    frame: pd.DataFrame
-    #: Every day Cost Explorer reported, with its Estimated flag (days with no groups included).
-    estimated_by_day: dict[dt.date, bool]
 
 
 def parse_cost_pages(pages: Iterable[dict[str, Any]]) -> ParsedCosts:

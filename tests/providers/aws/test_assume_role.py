@@ -26,16 +26,18 @@ from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.sync_state import outcomes_for_run
 from finops_pipeline.errors import ConfigurationError
 from finops_pipeline.providers.aws.client import client_config
+from finops_pipeline.providers.aws.credentials import AwsRoleCredentials
 from finops_pipeline.providers.aws.paging import fetch_all_pages
 from finops_pipeline.providers.aws.request import build_daily_cost_request
 from finops_pipeline.providers.aws.roles import session_for
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsRoleCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 from finops_pipeline.sync.ranges import account_date_key
 from tests.aws_iam import (
     CUSTOMER_ACCOUNT,
@@ -261,6 +263,7 @@ def test_expired_session_mid_pagination_restarts_cleanly_in_a_real_run(
                     pipeline_access_key_id=user.access_key_id,
                     pipeline_secret_access_key=user.secret_access_key,
                 ),
+                "azure_cost_management": AzureCostManagementResource(),
             },
             tags={
                 ASSET_PARTITION_RANGE_START_TAG: account_date_key(account_id, START),
