@@ -246,6 +246,8 @@ def _schedule_accounts_per_run(environ: Mapping[str, str]) -> int:
             f"{MAX_SCHEDULE_ACCOUNTS_PER_RUN}."
         )
     return int(text)
+
+
 def _azure_month_close_day(environ: Mapping[str, str]) -> int:
     day = _int(environ, ENV_AZURE_MONTH_CLOSE_DAY, DEFAULT_AZURE_MONTH_CLOSE_DAY)
     if not 1 <= day <= 28:
