@@ -14,14 +14,17 @@ from pathlib import Path
 import dagster as dg
 
 from benchmarks.anomalies import run_anomalies
+from benchmarks.bookkeeping import run_bookkeeping
 from benchmarks.common import SIZES, scratch_database, server_url, write_results
+from benchmarks.daemon import run_daemon_end_to_end
 from benchmarks.load import run_load
 from benchmarks.pipeline import run_end_to_end, run_requests
+from benchmarks.schedule_tick import run_schedule_tick
 from finops_pipeline.db.urls import redact_url
 
-BENCHMARKS = ["load", "requests", "e2e", "anomalies"]
+BENCHMARKS = ["load", "requests", "e2e", "bookkeeping", "schedule", "daemon", "anomalies"]
 #: The benchmarks that need a database; the others run on generated data alone.
-_DATABASE_BENCHMARKS = frozenset({"load", "requests", "e2e"})
+_DATABASE_BENCHMARKS = frozenset({"load", "requests", "e2e", "bookkeeping", "schedule", "daemon"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,12 +39,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="Results path without suffix.")
     parser.add_argument("--e2e-accounts", type=int, help="Override the size's K accounts.")
     parser.add_argument("--e2e-days", type=int, help="Override the size's D days.")
+    parser.add_argument(
+        "--daemon-accounts", type=int, help="Override the daemon benchmark's K accounts."
+    )
+    parser.add_argument("--daemon-days", type=int, help="Override the daemon benchmark's D days.")
     args = parser.parse_args(argv)
     size = SIZES[args.size]
     size = replace(
         size,
         e2e_accounts=args.e2e_accounts or size.e2e_accounts,
         e2e_days=args.e2e_days or size.e2e_days,
+        daemon_accounts=args.daemon_accounts or size.daemon_accounts,
+        daemon_days=args.daemon_days or size.daemon_days,
     )
     selected = set(args.only or BENCHMARKS)
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -59,6 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tables.append(run_requests(url, size.request_days))
             if "e2e" in selected:
                 tables.append(run_end_to_end(url, size.e2e_accounts, size.e2e_days))
+            if "bookkeeping" in selected:
+                tables.append(
+                    run_bookkeeping(url, server, size.bookkeeping_accounts, size.bookkeeping_days)
+                )
+            if "schedule" in selected:
+                tables.append(run_schedule_tick(url, size.schedule_accounts))
+            if "daemon" in selected and size.daemon_accounts:
+                tables.append(
+                    run_daemon_end_to_end(url, server, size.daemon_accounts, size.daemon_days)
+                )
     else:
         print(f"benchmarks, size {size.name}, no database needed", flush=True)
     if "anomalies" in selected:

@@ -38,6 +38,15 @@ class Size:
     anomaly_days: int
     #: Only accounts with an injected spike in the window, so a short run still has some.
     anomaly_spiky_accounts: bool
+    #: Active accounts the daily schedule's tick is measured at.
+    schedule_accounts: int = 120
+    #: The range run whose Dagster share is measured on a Postgres-backed instance.
+    bookkeeping_accounts: int = 1
+    bookkeeping_days: int = 5
+    #: The backfill through dagster-daemon; 0 skips it (the tiny size: a daemon run costs
+    #: 10-18 s of process start here, too slow for CI).
+    daemon_accounts: int = 0
+    daemon_days: int = 3
 
 
 SIZES = {
@@ -61,6 +70,11 @@ SIZES = {
         anomaly_accounts=60,
         anomaly_days=396,
         anomaly_spiky_accounts=False,
+        schedule_accounts=10_000,
+        bookkeeping_accounts=4,
+        bookkeeping_days=396,
+        daemon_accounts=50,
+        daemon_days=396,
     ),
 }
 

@@ -16,6 +16,7 @@ from finops_pipeline.cli.runner import sync_accounts
 from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.db.accounts import get_account, register_account
 from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
+from finops_pipeline.partitions import PARTITIONS_START_DATE
 from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.providers.aws.request import build_daily_cost_request
 from finops_pipeline.providers.aws.sandbox import (
@@ -40,8 +41,15 @@ Progress = Callable[[str], Any]
 
 
 def _window(days: int) -> tuple[dt.date, dt.date]:
+    """The last ``days`` days up to yesterday, cut after the first day that has partitions.
+
+    Cost Explorer keeps daily data for the current month plus 13, so "396 days" is 13 months
+    and a few days early in a month, and fewer on the 1st. The day before the window stays
+    available to the single-day baselines.
+    """
     end = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    return end - dt.timedelta(days=days - 1), end
+    first = PARTITIONS_START_DATE + dt.timedelta(days=1)
+    return max(end - dt.timedelta(days=days - 1), first), end
 
 
 def _register(url: str, key: str, numbers: list[str]) -> list[str]:
@@ -81,6 +89,7 @@ def run_requests(url: str, days: int, progress: Progress = print) -> Table:
     number = "320000000001"
     [account_id] = _register(url, key, [number])
     start, end = _window(days)
+    days = (end - start).days + 1
     settings = SandboxSettings.from_environment()
     minimum = CostExplorerSandbox(
         SandboxGenerator(settings.seed), page_size=settings.page_size
@@ -160,6 +169,7 @@ def run_end_to_end(url: str, accounts: int, days: int, progress: Progress = prin
     numbers = [f"5{index:011d}" for index in range(1, accounts + 1)]
     account_ids = _register(url, key, numbers)
     start, end = _window(days)
+    days = (end - start).days + 1
     resources = _resources(url, key)
     table = Table(
         f"End to end: {accounts} accounts x {days} days through the cost_data asset "

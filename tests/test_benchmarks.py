@@ -32,18 +32,27 @@ def test_tiny_benchmarks_run_and_write_their_table(
         "Load",
         "Paid requests",
         "End to end",
+        "Bookkeeping",
+        "Runs per day",
         "Anomalies",
     ]
     for table in tables:
         assert table["title"] in printed
         assert table["title"] in markdown
-    load, requests, end_to_end, _anomalies = tables  # anomalies: tests/insights
+    load, requests, end_to_end, bookkeeping, schedule, _anomalies = tables  # anomalies: insights
+    assert [row[1] for row in bookkeeping["rows"]] == [5, 5, 5]  # 1 account x 5 days, 3 cases
+    assert all(row[3] >= row[4] >= 0 for row in bookkeeping["rows"])  # wall >= inside the asset
+    one_each, grouped = schedule["rows"]
+    assert one_each[2] == 120 and grouped[2] == 3  # 120 accounts: one run each, or 50 a run
     assert {row[1] for row in load["rows"]} >= {
         "raw COPY into empty copy of cost_data (baseline)",
         "pandas to_sql (default method)",
         "replace_cost_window, 10% restated re-load",
     }
-    assert all(row[3] > 0 and row[5] > 0 for row in load["rows"])  # rows/s and peak RSS
+    assert all(row[3] > 0 and row[9] > 0 for row in load["rows"])  # rows/s and peak RSS
+    for row in load["rows"]:
+        if row[7] != "":  # our re-loads: dead tuples no more than the rows they changed
+            assert 0 <= row[8] <= row[7], row
     minimum, ranged, per_day = requests["rows"]
     assert ranged[1] == minimum[1]  # the range run needs no more requests than the data
     assert per_day[1] == 5  # one request per day for five days

@@ -32,6 +32,7 @@ def test_defaults_when_nothing_is_set(tmp_path: Path) -> None:
     assert parsed == FinopsConfig(home=tmp_path)
     assert (parsed.schedule_hour_utc, parsed.restatement_days, parsed.ce_max_attempts) == (6, 3, 8)
     assert parsed.retry_max is None
+    assert parsed.schedule_accounts_per_run == 50
     assert (parsed.sensor_status, parsed.schedule_status) == ("running", "running")
 
 
@@ -52,6 +53,7 @@ def test_every_knob_is_read(tmp_path: Path) -> None:
             "FINOPS_CE_ENDPOINT_URL": " http://ce.local ",
             "FINOPS_STS_ENDPOINT_URL": "http://sts.local",
             "FINOPS_CE_MAX_ATTEMPTS": "1",
+            "FINOPS_SCHEDULE_ACCOUNTS_PER_RUN": "200",
         }
     )
     assert parsed == FinopsConfig(
@@ -69,6 +71,7 @@ def test_every_knob_is_read(tmp_path: Path) -> None:
         ce_endpoint_url="http://ce.local",
         sts_endpoint_url="http://sts.local",
         ce_max_attempts=1,
+        schedule_accounts_per_run=200,
     )
 
 
@@ -82,6 +85,8 @@ def test_every_knob_is_read(tmp_path: Path) -> None:
         ("FINOPS_SENSOR_STATUS", "paused"),
         ("FINOPS_SCHEDULE_STATUS", "on"),
         ("FINOPS_CE_MAX_ATTEMPTS", "21"),
+        ("FINOPS_SCHEDULE_ACCOUNTS_PER_RUN", "0"),
+        ("FINOPS_SCHEDULE_ACCOUNTS_PER_RUN", "many"),
     ],
 )
 def test_a_bad_knob_is_a_one_line_error_naming_it(name: str, value: str) -> None:

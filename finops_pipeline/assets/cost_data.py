@@ -4,6 +4,7 @@ from typing import Any
 
 import dagster as dg
 
+from finops_pipeline.dagster_internals import use_batched_run_bookkeeping
 from finops_pipeline.db.sync_state import outcomes_for_run, record_outcomes
 from finops_pipeline.errors import FinopsError
 from finops_pipeline.partitions import account_daily_partitions
@@ -76,6 +77,8 @@ def _cost_data(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """
     postgres: PostgresResource = context.resources.postgres
     credential_decryptor: CredentialDecryptor = context.resources.credential_decryptor
+    # Before the run's materialisation events are written: one batch, not one per partition.
+    use_batched_run_bookkeeping()
     # A range run must not read context.partition_key: it raises for multi-partition ranges.
     account_ranges = ranges_by_account(context.partition_keys)
     loaded: set[str] = set()

@@ -23,6 +23,7 @@ from finops_pipeline.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     SerializableErrorInfo,
+    use_batched_run_bookkeeping,
 )
 from finops_pipeline.db.sync_state import outcomes_for_run
 from finops_pipeline.resources.postgres import PostgresResource
@@ -188,6 +189,8 @@ def sync_accounts(
     process left unfinished on this host are marked failed first.
     """
     retry = retry or SyncRetrySettings.from_env()
+    # The runs are created here, in this process: one planned event per run, not per partition.
+    use_batched_run_bookkeeping()
     summary = SyncResult(
         success=True, run_id="", accounts=sorted(set(account_ids)), start=start, end=end
     )

@@ -43,7 +43,8 @@ PARSED_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class ParsedCosts:
-    """A provider's rows (columns :data:`PARSED_COLUMNS`, exact ``Decimal`` amounts) plus what
+    """A provider's rows (columns :data:`PARSED_COLUMNS`; exact amounts, as ``Decimal``s or their
+    text in an Arrow string column, see ``sync/amounts.py``) plus what
     the response said about each day."""
 
     frame: pd.DataFrame

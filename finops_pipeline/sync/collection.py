@@ -24,6 +24,8 @@ from finops_pipeline.db.cost_loader import (
 from finops_pipeline.errors import DatabaseConnectionLostError, FinopsError
 from finops_pipeline.providers.base import CostCollector, collector_for
 from finops_pipeline.security.credentials import Credentials
+from finops_pipeline.sync.amounts import as_decimals
+from finops_pipeline.sync.memory import return_freed_memory_to_os
 from finops_pipeline.sync.normalise import check_rows_within_window, normalise_cost_rows
 from finops_pipeline.sync.outcomes import AccountRunOutcome, SyncStatus
 from finops_pipeline.sync.ranges import DateRange
@@ -44,7 +46,9 @@ class WindowResult:
     estimated_days: int
     final_days: int
     load: WindowLoadStats | None  # None when the provider had no data yet
-    rows: pd.DataFrame
+    #: Not kept by :func:`collect_costs`: a range run over many accounts would hold every
+    #: window's frame. The report keeps running aggregates instead.
+    rows: pd.DataFrame | None = None
     #: Rows the window already held when the provider had no data yet; they were kept.
     rows_kept: int = 0
     provider: str = ""
@@ -80,6 +84,49 @@ class AccountFailure:
     permanent: bool
 
 
+_ServiceKey = tuple[str, str, str]  # account, service, currency
+
+
+@dataclass
+class CostAggregates:
+    """Running totals of the rows loaded, so the report never holds a window's frame.
+
+    Totals per currency are exact. Per (account, service, currency) totals are kept only for
+    the account being collected; when it is done, only the costliest ``keep`` survive, so the
+    memory does not grow with the number of accounts.
+    """
+
+    keep: int = PREVIEW_ROWS
+    by_currency: dict[str, Decimal] = field(default_factory=dict)
+    top: list[tuple[_ServiceKey, Decimal, int]] = field(default_factory=list)
+    _current: dict[_ServiceKey, tuple[Decimal, int]] = field(default_factory=dict)
+
+    def add(self, rows: pd.DataFrame) -> None:
+        """Add one loaded window's rows (windows of one account must not overlap)."""
+        if rows.empty:
+            return
+        # Group first (cheap, on the shared name objects), then sum each group exactly.
+        grouped = rows.groupby(
+            ["cloud_account_id", "service", "currency"], sort=False, dropna=False
+        )
+        for (account, service, currency), group in grouped:
+            amount = sum(as_decimals(group["unblended_cost"]), Decimal(0))
+            days = int(group["date"].nunique())
+            key = (str(account), str(service), str(currency))
+            total, seen_days = self._current.get(key, (Decimal(0), 0))
+            self._current[key] = (total + amount, seen_days + days)
+            self.by_currency[str(currency)] = (
+                self.by_currency.get(str(currency), Decimal(0)) + amount
+            )
+
+    def close_account(self) -> None:
+        """The current account is done: fold its service totals into the top list."""
+        merged = self.top + [(key, total, days) for key, (total, days) in self._current.items()]
+        merged.sort(key=lambda entry: entry[1], reverse=True)
+        self.top = merged[: self.keep]
+        self._current = {}
+
+
 @dataclass
 class CollectionReport:
     """Everything a run did, for metadata, sensors and the CLI."""
@@ -88,6 +135,7 @@ class CollectionReport:
     failures: list[AccountFailure] = field(default_factory=list)
     skipped_accounts: list[str] = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    totals: CostAggregates = field(default_factory=CostAggregates)
 
     @property
     def paid_requests(self) -> int:
@@ -193,32 +241,21 @@ class CollectionReport:
     def final_days(self) -> int:
         return sum(window.final_days for window in self.windows)
 
-    def _loaded_rows(self) -> pd.DataFrame:
-        frames = [window.rows for window in self.windows if window.load and not window.rows.empty]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
     def cost_by_currency(self) -> dict[str, Decimal]:
         """Unblended cost loaded, per currency, as exact decimals."""
-        totals: dict[str, Decimal] = {}
-        for window in self.windows:
-            if window.load is None or window.rows.empty:
-                continue
-            for currency, amount in window.rows.groupby("currency")["unblended_cost"].sum().items():
-                totals[str(currency)] = totals.get(str(currency), Decimal(0)) + Decimal(amount)
-        return totals
+        return dict(self.totals.by_currency)
 
     def top_services(self, limit: int = PREVIEW_ROWS) -> pd.DataFrame:
         """The costliest services loaded, per account and currency."""
-        rows = self._loaded_rows()
-        if rows.empty:
-            return pd.DataFrame(
-                columns=["cloud_account_id", "service", "currency", "unblended_cost", "days"]
-            )
-        grouped = rows.groupby(["cloud_account_id", "service", "currency"], as_index=False).agg(
-            unblended_cost=("unblended_cost", "sum"), days=("date", "nunique")
+        self.totals.close_account()
+        records = [
+            (account, service, currency, total, days)
+            for (account, service, currency), total, days in self.totals.top[:limit]
+        ]
+        return pd.DataFrame.from_records(
+            records,
+            columns=["cloud_account_id", "service", "currency", "unblended_cost", "days"],
         )
-        grouped["_sort"] = grouped["unblended_cost"].map(float)
-        return grouped.sort_values("_sort", ascending=False).drop(columns="_sort").head(limit)
 
 
 def collect_costs(
@@ -234,6 +271,7 @@ def collect_costs(
     Each range is one provider query (all its pages) and one window replacement.
     """
     started = time.monotonic()
+    return_freed_memory_to_os()
     report = CollectionReport()
     accounts = get_accounts(connection, list(account_ranges))
     lost: DatabaseConnectionLostError | None = None
@@ -261,7 +299,9 @@ def collect_costs(
             credentials = decrypt(account)
             for window in account_ranges[account.id]:
                 report.windows.append(
-                    _collect_window(connection, collector, account, credentials, window, run_id)
+                    _collect_window(
+                        connection, collector, account, credentials, window, run_id, report.totals
+                    )
                 )
         except FinopsError as error:
             logger.error("Account %s failed: %s", account.id, error)
@@ -276,6 +316,8 @@ def collect_costs(
             )
             if isinstance(error, DatabaseConnectionLostError):
                 lost = error
+        finally:
+            report.totals.close_account()
     report.elapsed_seconds = time.monotonic() - started
     return report
 
@@ -287,6 +329,7 @@ def _collect_window(
     credentials: Credentials,
     window: DateRange,
     run_id: str | None,
+    totals: CostAggregates,
 ) -> WindowResult:
     fetched = collector.fetch_daily_costs(account, credentials, window)
     rows = normalise_cost_rows(
@@ -338,6 +381,7 @@ def _collect_window(
             load.unchanged,
             fetched.paid_requests,
         )
+        totals.add(rows)
     return WindowResult(
         account_id=account.id,
         tenant_id=account.tenant_id,
@@ -346,7 +390,6 @@ def _collect_window(
         estimated_days=len(fetched.estimated_days),
         final_days=len(fetched.final_days),
         load=load,
-        rows=rows,
         rows_kept=rows_kept,
         provider=account.provider,
         requests=fetched.requests,

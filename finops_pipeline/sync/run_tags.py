@@ -35,6 +35,37 @@ def account_range_tags(account_id: str, window: DateRange, kind: str) -> dict[st
     }
 
 
+#: How many accounts a grouped range run holds (absent on one-account runs).
+ACCOUNT_COUNT_TAG = "finops/accounts"
+
+
+def group_range_tags(
+    first_account: str, last_account: str, accounts: int, window: DateRange, kind: str
+) -> dict[str, str]:
+    """Tags of a range run over ``window`` for the accounts from ``first`` to ``last``.
+
+    The range holds every account between its ends in the partitions' order, so the caller
+    passes a contiguous stretch. A one-account run keeps the per-account tag that
+    ``dagster.yaml`` limits to one run at a time; a group cannot carry one tag per account,
+    and the loader's advisory lock per account still serialises its writes.
+    """
+    if first_account == last_account:
+        return account_range_tags(first_account, window, kind)
+    return {
+        ASSET_PARTITION_RANGE_START_TAG: account_date_key(first_account, window.start),
+        ASSET_PARTITION_RANGE_END_TAG: account_date_key(last_account, window.end),
+        ACCOUNT_COUNT_TAG: str(accounts),
+        SYNC_KIND_TAG: kind,
+    }
+
+
+def daily_group_run_key(first_account: str, last_account: str, window: DateRange) -> str:
+    """The key of a grouped daily run; a one-account group keeps :func:`daily_run_key`."""
+    if first_account == last_account:
+        return daily_run_key(first_account, window)
+    return f"{SYNC_DAILY}:{first_account}..{last_account}:{window.start}:{window.end}"
+
+
 def initial_history_run_key(account_id: str, window: DateRange) -> str:
     """The key of one part of an account's initial history.
 

@@ -232,3 +232,103 @@ def test_a_login_under_row_level_security_loads_and_restates(
         for d in range(4)
         for s in range(3)
     ]
+
+
+def _dead_tuples(connection: psycopg.Connection) -> int:
+    """Rows this backend deleted or updated in cost_data, not yet flushed to the statistics."""
+    row = connection.execute(
+        "SELECT n_tup_upd + n_tup_del FROM pg_stat_xact_user_tables WHERE relname = 'cost_data'"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_unchanged_days_are_skipped_before_any_write(connection) -> None:
+    load(connection, frame(5), 5, run_id="r1")
+    restated = frame(5)
+    last_day = restated["date"] == START + dt.timedelta(days=4)
+    restated.loc[last_day & (restated["service"] == "service-1"), "amortized_cost"] = Decimal(
+        "-0.000000000001"
+    )
+    with connection.transaction():
+        before = _dead_tuples(connection)
+        stats = load(connection, restated, 5, run_id="r2")
+        deleted_or_updated = _dead_tuples(connection) - before
+    assert (stats.days_skipped, stats.days_written) == (4, 1)
+    assert (stats.inserted, stats.restated, stats.removed, stats.unchanged) == (0, 1, 0, 14)
+    assert deleted_or_updated == 1  # only the restated row left a dead tuple
+    # The other days still carry the run that wrote them.
+    assert {row[4] for row in snapshot(connection) if row[0] < START + dt.timedelta(days=4)} == {
+        "r1"
+    }
+    with connection.transaction():
+        before = _dead_tuples(connection)
+        again = load(connection, restated, 5, run_id="r3")
+        assert _dead_tuples(connection) == before
+    assert (again.days_skipped, again.days_written, again.unchanged) == (5, 0, 15)
+
+
+def test_digest_markers_hold_each_days_count_and_empty_days(connection) -> None:
+    rows = frame(3)
+    rows = rows[rows["date"] != START + dt.timedelta(days=1)]
+    load(connection, rows, 3)
+    markers = connection.execute(
+        "SELECT date, row_count, content_digest IS NOT NULL FROM cost_data_days ORDER BY date"
+    ).fetchall()
+    assert markers == [(START + dt.timedelta(days=d), n, True) for d, n in ((0, 3), (1, 0), (2, 3))]
+    # The empty day gaining rows is a change, found by its digest.
+    stats = load(connection, frame(3), 3)
+    assert (stats.days_written, stats.inserted, stats.unchanged) == (1, 3, 6)
+
+
+def test_rows_deleted_outside_the_loader_are_restored_despite_a_matching_digest(
+    connection,
+) -> None:
+    load(connection, frame(3), 3)
+    connection.execute("DELETE FROM cost_data WHERE date = %s", (START,))
+    stats = load(connection, frame(3), 3)
+    assert (stats.days_written, stats.inserted) == (1, 3)
+    assert len(snapshot(connection)) == 9
+
+
+def test_a_failed_load_keeps_the_old_digests(connection) -> None:
+    load(connection, frame(2), 2)
+    before = connection.execute("SELECT * FROM cost_data_days ORDER BY date").fetchall()
+    duplicated = pd.concat([frame(2, base="9"), frame(2, base="9").head(1)], ignore_index=True)
+    with pytest.raises(DatabaseError):
+        load(connection, duplicated, 2)
+    assert connection.execute("SELECT * FROM cost_data_days ORDER BY date").fetchall() == before
+    # and an unchanged re-load still skips every day.
+    assert load(connection, frame(2), 2).days_skipped == 2
+
+
+def test_awkward_text_and_exact_amounts_survive_the_copy(connection) -> None:
+    rows = frame(1, services=1)
+    awkward = {
+        "service": 'Quote " comma , back\\slash',
+        "usage_type": "new\nline",
+        "unblended_cost": Decimal("1E-12"),
+        "amortized_cost": Decimal("-1234567890.123456789012345678"),
+        "net_unblended_cost": "-0.000000000000000000000000001",  # text, as the parser keeps it
+        "usage_quantity": Decimal("9999999999999999999999999999"),
+        "usage_unit": None,
+    }
+    for column, value in awkward.items():
+        rows[column] = rows[column].astype(object)
+        rows.at[0, column] = value
+    stats = load(connection, rows, 1)
+    assert stats.inserted == 1
+    stored = connection.execute(
+        "SELECT service, usage_type, unblended_cost, amortized_cost, net_unblended_cost, "
+        "usage_quantity, usage_unit FROM cost_data"
+    ).fetchone()
+    assert stored == (
+        'Quote " comma , back\\slash',
+        "new\nline",
+        Decimal("1E-12"),
+        Decimal("-1234567890.123456789012345678"),
+        Decimal("-1E-27"),
+        Decimal("9999999999999999999999999999"),
+        None,
+    )
+    # The same rows again match their digest, with the amounts as Decimal or text alike.
+    assert load(connection, rows, 1).days_skipped == 1

@@ -41,7 +41,7 @@ def test_azure_accounts_re_read_open_months_while_aws_keeps_its_trailing_days(
 
         def planned(day: int) -> dict[str, DateRange]:
             when = six_am(month + dt.timedelta(days=day - 1))
-            return windows(evaluate_schedule(instance, database_url, when))
+            return windows(instance, evaluate_schedule(instance, database_url, when))
 
         def day(n: int) -> dt.date:
             return month + dt.timedelta(days=n - 1)

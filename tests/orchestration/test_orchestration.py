@@ -458,13 +458,20 @@ def evaluate_schedule(
     return list(result)
 
 
-def windows(requests: list[dg.RunRequest]) -> dict[str, DateRange]:
+def windows(instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> dict[str, DateRange]:
+    """Each account's window, from one-account runs and from grouped ones alike."""
+    order = instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME)
     planned = {}
     for request in requests:
         first, start = split_partition_key(request.tags[ASSET_PARTITION_RANGE_START_TAG])
         last, end = split_partition_key(request.tags[ASSET_PARTITION_RANGE_END_TAG])
-        assert first == last == request.tags[ACCOUNT_TAG]
-        planned[first] = DateRange(start, end)
+        if first == last:
+            assert request.tags[ACCOUNT_TAG] == first
+        else:  # a group: every account between its ends, and no per-account tag
+            assert ACCOUNT_TAG not in request.tags
+        for account in order[order.index(first) : order.index(last) + 1]:
+            assert account not in planned  # in one run only
+            planned[account] = DateRange(start, end)
     return planned
 
 
@@ -490,25 +497,35 @@ def test_schedule_one_run_per_account_stretched_after_a_gap(
     record_sync(instance, database_url, synced)
     last_day = last_sync(connection, a)["at"].date()
 
-    # The next morning: both accounts get the plain 3-day window, one run each.
+    # The next morning: both accounts get the plain 3-day window, in one shared run.
     next_day = last_day + dt.timedelta(days=1)
     requests = evaluate_schedule(instance, database_url, six_am(next_day))
     plain = DateRange(next_day - dt.timedelta(days=3), next_day - dt.timedelta(days=1))
-    assert windows(requests) == {a: plain, b: plain}
-    assert pending not in windows(requests)
-    assert len({request.run_key for request in requests}) == 2
+    assert windows(instance, requests) == {a: plain, b: plain}
+    assert pending not in windows(instance, requests)
+    assert len({request.run_key for request in requests}) == 1
+    # One run per account when the deployment asks for it.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FINOPS_SCHEDULE_ACCOUNTS_PER_RUN", "1")
+        singles = evaluate_schedule(instance, database_url, six_am(next_day))
+    assert windows(instance, singles) == {a: plain, b: plain} and len(singles) == 2
 
     # Fifteen days later (the daemon was down): a stretches back to where it stopped; b, never
     # synced, has its initial backfill for history and gets the plain window.
     later = last_day + dt.timedelta(days=15)
-    stretched = windows(evaluate_schedule(instance, database_url, six_am(later)))
+    stretched = windows(instance, evaluate_schedule(instance, database_url, six_am(later)))
     assert stretched[a] == DateRange(last_day - dt.timedelta(days=2), later - dt.timedelta(1))
     assert stretched[b] == DateRange(later - dt.timedelta(days=3), later - dt.timedelta(1))
 
-    # A scheduled request is a runnable one-account range run.
+    # A scheduled request is a runnable range run, for both accounts.
     request = requests[0]
     queue_moto_pages(paginate(days(plain.start, plain.days), per_page=10))
-    assert run_range(instance, database_url, encryption_key, dict(request.tags)).success
+    grouped = run_range(instance, database_url, encryption_key, dict(request.tags))
+    assert grouped.success
+    loaded = connection.execute(
+        "SELECT DISTINCT cloud_account_id::text FROM cost_data WHERE date >= %s", (plain.start,)
+    ).fetchall()
+    assert {row[0] for row in loaded} == {a, b}
 
 
 def test_schedule_re_reads_the_previous_month_until_it_is_final(
@@ -535,7 +552,7 @@ def test_schedule_re_reads_the_previous_month_until_it_is_final(
     ).success
 
     def starts(day: dt.date) -> dict[str, dt.date]:
-        planned = windows(evaluate_schedule(instance, database_url, six_am(day)))
+        planned = windows(instance, evaluate_schedule(instance, database_url, six_am(day)))
         return {account: planned[account].start for account in (a, b)}
 
     def april_day(day: int) -> dt.date:

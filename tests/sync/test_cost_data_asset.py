@@ -29,6 +29,7 @@ from finops_pipeline.sync.ranges import account_date_key
 from tests.ce_responses import (
     TWO_SERVICES,
     StrictMotoCostExplorer,
+    day_result,
     expected_request,
     group,
     paginate,
@@ -255,3 +256,33 @@ def test_data_unavailable_deletes_nothing(
     # The error answered the request (failed requests are free) and no window was replaced.
     assert metadata["paid_ce_requests"].value == 0
     assert metadata["rows_unchanged"].value == 0 and metadata["rows_removed"].value == 0
+
+
+def test_tiny_huge_and_negative_amounts_arrive_exactly_and_a_rerun_writes_nothing(
+    aws: None,
+    moto_ce: StrictMotoCostExplorer,
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection,
+) -> None:
+    """1E-12, 28 significant digits and credits, from the Cost Explorer JSON to numeric."""
+    account_id = add_account(connection, key_ring)
+    amounts = ["1E-12", "1234567890123456.789012345678", "-0.000000000001", "-98765.4321"]
+    day = START
+    groups = [group(f"Service {i}", "Usage", amount) for i, amount in enumerate(amounts)]
+    pages = paginate([day_result(day, groups)], per_page=1)
+    queue_moto_pages(pages)
+    with dg.instance_for_test() as instance:
+        first = materialize_range(database_url, encryption_key, [account_id], day, day, instance)
+        reset_moto_ce()
+        queue_moto_pages(pages)
+        second = materialize_range(database_url, encryption_key, [account_id], day, day, instance)
+    stored = connection.execute(
+        "SELECT unblended_cost, amortized_cost, net_unblended_cost FROM cost_data ORDER BY service"
+    ).fetchall()
+    assert stored == [(Decimal(amount),) * 3 for amount in amounts]
+    metadata = first.asset_materializations_for_node("cost_data")[0].metadata
+    assert metadata["total_unblended_cost_USD"].value == str(sum(map(Decimal, amounts)))
+    again = second.asset_materializations_for_node("cost_data")[0].metadata
+    assert (again["rows_inserted"].value, again["rows_unchanged"].value) == (0, 4)

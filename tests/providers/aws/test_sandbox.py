@@ -154,7 +154,12 @@ def test_grouping_by_service_and_usage_type_matches_the_generator(
     rows = SandboxGenerator().day_costs(STANDALONE, day, PULL).rows
     expected = {(r.service, r.usage_type): (r.unblended, r.usage, r.unit) for r in rows}
     got = {
-        (r.service, r.usage_type): (r.unblended_cost, r.usage_quantity, r.usage_unit)
+        # Amounts are kept as exact decimal text until COPY.
+        (r.service, r.usage_type): (
+            Decimal(r.unblended_cost),
+            Decimal(r.usage_quantity),
+            r.usage_unit,
+        )
         for r in parsed.itertuples()
     }
     assert got == expected
@@ -206,7 +211,7 @@ def test_linked_account_grouping_and_filter_for_a_payer(sandbox: Callable[..., A
     parsed = parse_cost_pages(filtered).frame
     member_rows = generator.day_costs(MEMBERS[0], day, PULL).rows
     assert len(parsed) == len(member_rows)
-    assert sum(parsed["unblended_cost"], Decimal(0)) == per_account[MEMBERS[0]]
+    assert sum(map(Decimal, parsed["unblended_cost"]), Decimal(0)) == per_account[MEMBERS[0]]
     # A standalone account sees only itself.
     other = all_pages(sandbox(STANDALONE), build_daily_cost_request(day, day, linked_account=PAYER))
     assert all(not r["Groups"] for page in other for r in page["ResultsByTime"])
@@ -226,11 +231,12 @@ def test_pagination_is_complete_and_minimal(sandbox: Callable[..., Any], page_si
         )
         for row in day.rows
     ]
-    got = list(
-        frame[["date", "service", "usage_type", "unblended_cost"]].itertuples(
-            index=False, name=None
-        )
-    )
+    got = [
+        (day, service, usage_type, Decimal(amount))
+        for day, service, usage_type, amount in frame[
+            ["date", "service", "usage_type", "unblended_cost"]
+        ].itertuples(index=False, name=None)
+    ]
     assert sorted(got) == sorted(expected)
     assert len(got) == len(set(got))
     assert paged.paid_requests == -(-len(expected) // page_size)
