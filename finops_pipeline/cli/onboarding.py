@@ -234,6 +234,11 @@ def remove_account(
                 "DELETE FROM account_sync_runs WHERE cloud_account_id = %s", (account_id,)
             )
             sync_rows = cursor.rowcount
+            # The quality checks' facts about the rows just purged.
+            cursor.execute("DELETE FROM cost_data_days WHERE cloud_account_id = %s", (account_id,))
+            cursor.execute(
+                "DELETE FROM cost_provider_totals WHERE cloud_account_id = %s", (account_id,)
+            )
     return RemovedAccount(account_id, cost_rows, sync_rows)
 
 

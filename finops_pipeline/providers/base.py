@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
 
 from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.errors import UnsupportedProviderError
@@ -38,6 +39,27 @@ class FetchedCosts:
         return sorted(
             day for day, estimated in self.parsed.estimated_by_day.items() if not estimated
         )
+
+
+@dataclass(frozen=True)
+class ProviderTotals:
+    """The provider's own cost total per day and currency for one account's window.
+
+    The reconciliation check compares ``cost_data``'s sums with these. A provider asks for them
+    in whatever way costs it least: AWS makes one extra ungrouped GetCostAndUsage request
+    (``paid_requests`` = 1 per page); a provider whose grouped answer already carries totals
+    returns them at ``paid_requests`` = 0.
+
+    Attributes:
+        by_day: (day, currency) -> unblended cost, for every day of the window the provider
+            answered (zero-cost days included, at 0).
+        paid_requests: Paid requests spent getting them.
+        estimated_days: Days the provider still marks as estimated.
+    """
+
+    by_day: Mapping[tuple[dt.date, str], Decimal]
+    paid_requests: int
+    estimated_days: frozenset[dt.date] = frozenset()
 
 
 #: Called with every new SDK client and its endpoint, before first use. The sandbox hooks in
@@ -69,6 +91,20 @@ class CostCollector(Protocol):
         self, account: CloudAccount, credentials: Credentials, window: DateRange
     ) -> FetchedCosts:
         """Fetch every day of ``window`` (inclusive) in as few paid requests as possible."""
+        ...
+
+
+@runtime_checkable
+class ReconcilingCollector(CostCollector, Protocol):
+    """A collector that can also report the provider's own totals, for reconciliation.
+
+    Optional: the collection asks for totals only from collectors that implement it.
+    """
+
+    def provider_totals(
+        self, account: CloudAccount, credentials: Credentials, window: DateRange
+    ) -> ProviderTotals | None:
+        """The provider's totals for ``window`` (inclusive), or None when switched off."""
         ...
 
 

@@ -16,11 +16,8 @@ import pandas as pd
 import psycopg
 
 from finops_pipeline.db.accounts import CloudAccount, get_accounts
-from finops_pipeline.db.cost_loader import (
-    WindowLoadStats,
-    count_window_rows,
-    replace_cost_window,
-)
+from finops_pipeline.db.cost_loader import WindowLoadStats, count_window_rows
+from finops_pipeline.db.window_load import load_window
 from finops_pipeline.errors import DatabaseConnectionLostError, FinopsError
 from finops_pipeline.providers.base import CostCollector, collector_for
 from finops_pipeline.security.credentials import Credentials
@@ -294,7 +291,9 @@ def _collect_window(
         )
     else:
         check_rows_within_window(rows, window.start, window.end)
-        load = replace_cost_window(
+        # Rows, day markers (a zero-cost day is a marker with no rows) and provider totals
+        # commit together: see finops_pipeline.db.window_load.
+        load = load_window(
             connection,
             rows,
             tenant_id=account.tenant_id,
