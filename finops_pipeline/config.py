@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +31,12 @@ ENV_CE_ENDPOINT_URL = "FINOPS_CE_ENDPOINT_URL"
 ENV_STS_ENDPOINT_URL = "FINOPS_STS_ENDPOINT_URL"
 #: botocore's retries of one throttled or failed Cost Explorer request, before the run's own.
 ENV_CE_MAX_ATTEMPTS = "FINOPS_CE_MAX_ATTEMPTS"
+#: The reconciliation's ungrouped GetCostAndUsage total per account and window (one more paid
+#: request each); on unless set to 0/off/false.
+ENV_RECONCILE_AWS = "FINOPS_RECONCILE_AWS"
+#: How many days old an account's latest final day may be before the freshness check fails
+#: ("aws=6,azure=40"); unset providers keep their defaults.
+ENV_FRESHNESS_MAX_LAG_DAYS = "FINOPS_FRESHNESS_MAX_LAG_DAYS"
 
 #: Default home for root. Its parents (``/var``, ``/var/lib``) are 0755 on every mainstream
 #: distribution, so pgserver's chmod of the data folder's parents changes nothing.
@@ -49,6 +55,7 @@ DEFAULT_RETRY_DELAY_SECONDS = 20.0
 DEFAULT_SENSOR_INTERVAL_SECONDS = 30
 
 _OFF = frozenset({"off", "none", "no", "false", "disabled"})
+_OFF_SWITCH = _OFF | {"0"}
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 Status = Literal["running", "stopped"]
@@ -105,6 +112,9 @@ class FinopsConfig:
         ce_endpoint_url: ``FINOPS_CE_ENDPOINT_URL``.
         sts_endpoint_url: ``FINOPS_STS_ENDPOINT_URL``.
         ce_max_attempts: ``FINOPS_CE_MAX_ATTEMPTS``.
+        reconcile_aws: ``FINOPS_RECONCILE_AWS``.
+        freshness_max_lag_days: ``FINOPS_FRESHNESS_MAX_LAG_DAYS``, per provider; only the
+            providers it names.
     """
 
     home: Path
@@ -121,6 +131,8 @@ class FinopsConfig:
     ce_endpoint_url: str | None = None
     sts_endpoint_url: str | None = None
     ce_max_attempts: int = CE_MAX_ATTEMPTS
+    reconcile_aws: bool = True
+    freshness_max_lag_days: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FinopsConfig:
@@ -148,6 +160,8 @@ class FinopsConfig:
             ce_endpoint_url=_text(env, ENV_CE_ENDPOINT_URL) or None,
             sts_endpoint_url=_text(env, ENV_STS_ENDPOINT_URL) or None,
             ce_max_attempts=_ce_max_attempts(env),
+            reconcile_aws=_text(env, ENV_RECONCILE_AWS).lower() not in _OFF_SWITCH,
+            freshness_max_lag_days=_max_lag_days(env),
         )
 
 
@@ -213,3 +227,17 @@ def _ce_max_attempts(environ: Mapping[str, str]) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 20:
         raise ConfigurationError(f"{ENV_CE_MAX_ATTEMPTS} must be a whole number from 1 to 20.")
     return int(text)
+
+
+def _max_lag_days(environ: Mapping[str, str]) -> dict[str, int]:
+    text = _text(environ, ENV_FRESHNESS_MAX_LAG_DAYS)
+    lags: dict[str, int] = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        provider, _, days = part.partition("=")
+        if not provider.strip() or not days.strip().isdigit():
+            raise ConfigurationError(
+                f"{ENV_FRESHNESS_MAX_LAG_DAYS} takes provider=days pairs, e.g. "
+                f"'aws=6,azure=40', not {text!r}."
+            )
+        lags[provider.strip()] = int(days)
+    return lags

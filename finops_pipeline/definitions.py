@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from finops_pipeline.assets import cost_data
+from finops_pipeline.assets import COST_DATA_CHECKS, cost_data
 from finops_pipeline.resources import default_resources
 from finops_pipeline.schedules import daily_cost_sync
 from finops_pipeline.sensors import (
@@ -18,13 +18,23 @@ from finops_pipeline.sensors import (
 
 cost_data_job = dg.define_asset_job(
     "cost_data_job",
-    selection=[cost_data],
-    description="Fetch daily costs for the selected accounts and days into cost_data.",
+    # The checks run after every materialisation, in the same run, over its accounts and days.
+    selection=dg.AssetSelection.assets(cost_data) | dg.AssetSelection.checks(*COST_DATA_CHECKS),
+    description="Fetch daily costs for the selected accounts and days into cost_data, then "
+    "check them.",
+)
+
+#: The checks alone, over every active account and all days: the UI's Launchpad, or a schedule.
+cost_data_checks_job = dg.define_asset_job(
+    "cost_data_checks_job",
+    selection=dg.AssetSelection.checks(*COST_DATA_CHECKS),
+    description="Run cost_data's data-quality checks over every active account and all days.",
 )
 
 defs = dg.Definitions(
     assets=[cost_data],
-    jobs=[cost_data_job],
+    asset_checks=list(COST_DATA_CHECKS),
+    jobs=[cost_data_job, cost_data_checks_job],
     schedules=[daily_cost_sync],
     sensors=[cloud_accounts_sensor, last_sync_success_sensor, last_sync_failure_sensor],
     resources=default_resources(),

@@ -38,6 +38,18 @@ class CloudAccount:
     last_sync_error: str | None = None
     last_sync_rows: int | None = None
     last_sync_run_id: str | None = None
+    #: A payer whose organisation members are discovered and collected as accounts of their own.
+    management_account: bool = False
+    #: For a discovered member: its payer's id (it uses the payer's credentials).
+    payer_account_id: str | None = None
+
+    @property
+    def linked_account_filter(self) -> str | None:
+        """The LINKED_ACCOUNT a fetch must filter on: payers and their members see the whole
+        organisation through the payer's credentials, so each row takes only its own costs."""
+        if self.management_account or self.payer_account_id:
+            return self.provider_account_id
+        return None
 
     @property
     def encryption_context(self) -> EncryptionContext:
@@ -55,7 +67,8 @@ class CloudAccount:
 _ACCOUNT_COLUMNS = """
     id::text AS id, tenant_id, name, provider, provider_account_id, credential_kind,
     credentials_encrypted, endpoint_url, status, created_at, last_sync_at, last_sync_status,
-    last_sync_error, last_sync_rows, last_sync_run_id
+    last_sync_error, last_sync_rows, last_sync_run_id, management_account,
+    payer_account_id::text AS payer_account_id
 """
 
 

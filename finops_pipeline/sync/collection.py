@@ -19,7 +19,12 @@ from finops_pipeline.db.accounts import CloudAccount, get_accounts
 from finops_pipeline.db.cost_loader import WindowLoadStats, count_window_rows
 from finops_pipeline.db.window_load import load_window
 from finops_pipeline.errors import DatabaseConnectionLostError, FinopsError
-from finops_pipeline.providers.base import CostCollector, collector_for
+from finops_pipeline.providers.base import (
+    CostCollector,
+    ProviderTotals,
+    ReconcilingCollector,
+    collector_for,
+)
 from finops_pipeline.security.credentials import Credentials
 from finops_pipeline.sync.normalise import check_rows_within_window, normalise_cost_rows
 from finops_pipeline.sync.outcomes import AccountRunOutcome, SyncStatus
@@ -44,6 +49,8 @@ class WindowResult:
     rows: pd.DataFrame
     #: Rows the window already held when the provider had no data yet; they were kept.
     rows_kept: int = 0
+    #: Of ``paid_requests``, those spent on the provider's own totals (reconciliation).
+    reconciliation_requests: int = 0
 
     @property
     def rows_in_window(self) -> int:
@@ -84,6 +91,10 @@ class CollectionReport:
     @property
     def paid_requests(self) -> int:
         return sum(window.paid_requests for window in self.windows)
+
+    @property
+    def reconciliation_requests(self) -> int:
+        return sum(window.reconciliation_requests for window in self.windows)
 
     @property
     def rows_in_windows(self) -> int:
@@ -272,6 +283,9 @@ def _collect_window(
     )
     load: WindowLoadStats | None = None
     rows_kept = 0
+    totals: ProviderTotals | None = None
+    if not fetched.data_unavailable and isinstance(collector, ReconcilingCollector):
+        totals = collector.provider_totals(account, credentials, window)
     if fetched.data_unavailable:
         # A new account has no data yet: that is not "every day is empty", so keep the window,
         # and report what it still holds rather than zero.
@@ -302,6 +316,7 @@ def _collect_window(
             start=window.start,
             end_inclusive=window.end,
             run_id=run_id,
+            totals=totals,
         )
         logger.info(
             "Account %s %s: %d rows (%d new, %d restated, %d removed, %d unchanged), "
@@ -319,7 +334,8 @@ def _collect_window(
         account_id=account.id,
         tenant_id=account.tenant_id,
         window=window,
-        paid_requests=fetched.paid_requests,
+        paid_requests=fetched.paid_requests + (totals.paid_requests if totals else 0),
+        reconciliation_requests=totals.paid_requests if totals else 0,
         estimated_days=len(fetched.estimated_days),
         final_days=len(fetched.final_days),
         load=load,
