@@ -11,6 +11,7 @@ from finops_pipeline.assets import COST_DATA_CHECKS, cost_data
 from finops_pipeline.resources import default_resources
 from finops_pipeline.schedules import daily_cost_sync
 from finops_pipeline.sensors import (
+    aws_organization_members_sensor,
     cloud_accounts_sensor,
     last_sync_failure_sensor,
     last_sync_success_sensor,
@@ -36,7 +37,12 @@ defs = dg.Definitions(
     asset_checks=list(COST_DATA_CHECKS),
     jobs=[cost_data_job, cost_data_checks_job],
     schedules=[daily_cost_sync],
-    sensors=[cloud_accounts_sensor, last_sync_success_sensor, last_sync_failure_sensor],
+    sensors=[
+        cloud_accounts_sensor,
+        aws_organization_members_sensor,
+        last_sync_success_sensor,
+        last_sync_failure_sensor,
+    ],
     resources=default_resources(),
     # A cost_data run is one step; the default multiprocess executor would start a second
     # Python process per run (~10-20 s each on 2 cores) for nothing. Parallelism comes from

@@ -164,6 +164,10 @@ def report_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue | in
     }
     for currency, amount in sorted(report.cost_by_currency().items()):
         metadata[f"total_unblended_cost_{currency}"] = dg.MetadataValue.text(str(amount))
+    if report.payer_of:
+        metadata["paid_requests_by_payer"] = dg.MetadataValue.json(report.paid_requests_by_payer())
+    if report.budgets:
+        metadata["paid_requests_this_month"] = dg.MetadataValue.json(report.budgets)
     if report.no_data_notes:
         # A JSON list, so the CLI can join the notes of several runs.
         metadata["no_data"] = dg.MetadataValue.json(report.no_data_notes)

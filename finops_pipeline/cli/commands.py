@@ -409,6 +409,13 @@ def accounts() -> None:
     is_flag=True,
     help="Validate now (one paid Cost Explorer request); remove the account if it fails.",
 )
+@click.option(
+    "--management-account",
+    is_flag=True,
+    help="An AWS Organizations management (payer) account: its members are discovered "
+    "(Cost Explorer LINKED_ACCOUNT values, paid) and collected as accounts of their own "
+    "with its credentials.",
+)
 def accounts_add(
     tenant_id: str,
     name: str,
@@ -420,6 +427,7 @@ def accounts_add(
     endpoint_url: str | None,
     pipeline_principal_arn: str | None,
     validate_now: bool,
+    management_account: bool,
 ) -> None:
     """Register an account. Prints only its new id on stdout; messages go to stderr."""
     from finops_pipeline.cli.onboarding import add_account, validate_new_account
@@ -450,8 +458,16 @@ def accounts_add(
             secret_access_key=secret,
             role_arn=role_arn,
             endpoint_url=endpoint_url,
+            management_account=management_account,
         )
         click.echo(f"registered {added.credential_kind} account {added.account_id}", err=True)
+        if management_account:
+            click.echo(
+                f"management account: its members are discovered within a day by the "
+                f"aws_organization_members_sensor, or now with: finops accounts discover "
+                f"{added.account_id}",
+                err=True,
+            )
         if added.external_id is not None:
             arn = resolve_principal_arn(principal, pipeline_principal_arn)
             click.echo(f"\nexternal id for tenant {tenant_id}: {added.external_id}", err=True)
@@ -488,11 +504,61 @@ def accounts_list(output: str) -> None:
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
         return
+    from finops_pipeline.db.request_budget import budget_statuses
+
+    members: dict[str, int] = {}
     for row in rows:
+        if row["payer_account_id"]:
+            members[row["payer_account_id"]] = members.get(row["payer_account_id"], 0) + 1
+    for row in rows:
+        role = ""
+        if row["management_account"]:
+            role = f"  [payer of {members.get(row['id'], 0)} members]"
+        elif row["payer_account_id"]:
+            role = f"  [member of {row['payer_account_id'][:8]}]"
         click.echo(
             f"{row['id']}  {row['tenant_id']:<16} {row['provider']} {row['provider_account_id']}"
-            f"  {row['credential_kind']:<14} {row['status']:<8} {row['name']}"
+            f"  {row['credential_kind']:<14} {row['status']:<8} {row['name']}{role}"
+            f"  ({row['paid_requests_this_month']} paid requests this month)"
         )
+    with _database() as connection:
+        statuses = budget_statuses(connection, sorted({row["tenant_id"] for row in rows}))
+    for tenant, status in statuses.items():
+        click.echo(f"tenant {tenant}: {status.summary}")
+
+
+@accounts.command("discover")
+@click.argument("account_id")
+def accounts_discover(account_id: str) -> None:
+    """List a management account's members now (paid) and add, re-enable or disable them."""
+    import datetime as dt
+
+    from finops_pipeline.db.accounts import get_account
+    from finops_pipeline.errors import ConfigurationError
+    from finops_pipeline.resources import default_resources
+    from finops_pipeline.security.credentials import open_credentials
+    from finops_pipeline.security.keys import load_key_ring
+    from finops_pipeline.sync.organizations import discover_members
+
+    ring = load_key_ring()
+    lister = default_resources()["aws_cost_explorer"]
+    with _database() as connection:
+        if not get_account(connection, account_id).management_account:
+            raise ConfigurationError(
+                f"Account {account_id} is not a management account; register the payer with "
+                "`finops accounts add --management-account`."
+            )
+        (outcome,) = discover_members(
+            connection,
+            [account_id],
+            decrypt=lambda account: open_credentials(account, ring),
+            ring=ring,
+            lister=lister,  # type: ignore[arg-type]
+            today=dt.datetime.now(dt.UTC).date(),
+        )
+    click.echo(outcome.line)
+    if outcome.error is not None:
+        sys.exit(1)
 
 
 def _endpoints() -> dict[str, str | None]:
@@ -587,6 +653,61 @@ def accounts_remove(account_id: str, purge: bool) -> None:
         else "; its cost history is kept"
     )
     click.echo(f"removed {account_id}{detail}", err=True)
+
+
+@main.group()
+def budget() -> None:
+    """Monthly caps on paid provider requests per tenant (Cost Explorer requests)."""
+
+
+@budget.command("set")
+@click.option("--tenant", "tenant_id", required=True, callback=_tenant_id, help="The tenant.")
+@click.option(
+    "--monthly-requests",
+    type=click.IntRange(0),
+    default=None,
+    help="Paid requests allowed per UTC calendar month.",
+)
+@click.option("--none", "remove", is_flag=True, help="Remove the tenant's budget.")
+def budget_set(tenant_id: str, monthly_requests: int | None, remove: bool) -> None:
+    """Cap a tenant's paid requests per month; a run that would pass it fails before calling
+    the provider."""
+    from finops_pipeline.db.request_budget import budget_statuses, set_budget
+
+    if remove == (monthly_requests is not None):
+        raise click.UsageError("Give exactly one of --monthly-requests N and --none.")
+    with _database() as connection:
+        set_budget(connection, tenant_id, None if remove else monthly_requests)
+        status = budget_statuses(connection, [tenant_id]).get(tenant_id)
+    click.echo(f"tenant {tenant_id}: {status.summary if status else 'no budget'}")
+
+
+@budget.command("show")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def budget_show(output: str) -> None:
+    """Each tenant's paid requests this month against its budget."""
+    from finops_pipeline.db.request_budget import budget_statuses
+
+    with _database() as connection:
+        statuses = budget_statuses(connection)
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {
+                    tenant: {
+                        "month": status.month.isoformat(),
+                        "unit": status.unit,
+                        "used": status.used,
+                        "limit": status.limit,
+                    }
+                    for tenant, status in statuses.items()
+                },
+                indent=2,
+            )
+        )
+        return
+    for tenant, status in statuses.items():
+        click.echo(f"tenant {tenant}: {status.summary}")
 
 
 @main.group()

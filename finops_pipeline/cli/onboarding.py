@@ -15,18 +15,20 @@ from typing import Any
 import psycopg
 
 from finops_pipeline.db.accounts import CloudAccount, get_account, list_accounts, register_account
+from finops_pipeline.db.request_budget import account_requests
 from finops_pipeline.db.tenants import check_tenant_id, ensure_tenant
 from finops_pipeline.errors import ConfigurationError, FinopsError, UnsupportedProviderError
 from finops_pipeline.providers import provider_spec
 from finops_pipeline.providers.aws.roles import PipelinePrincipal, role_account_id
 from finops_pipeline.providers.aws.validation import ValidationReport, validate_aws_account
-from finops_pipeline.security.ciphertext import KeyRing
+from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing, encrypt
 from finops_pipeline.security.credentials import (
     AwsAccessKeyCredentials,
     AwsRoleCredentials,
     Credentials,
     Secret,
     open_credentials,
+    serialize_credentials,
 )
 
 logger = logging.getLogger(__name__)
@@ -109,10 +111,15 @@ def add_account(
     secret_access_key: Secret | None = None,
     role_arn: str | None = None,
     endpoint_url: str | None = None,
+    management_account: bool = False,
 ) -> OnboardedAccount:
     """Register an account with its credentials, encrypted and bound to the new row.
 
     For a role account the tenant's external id is created on first use and reused after.
+    A ``management_account`` (AWS Organizations payer) has its members discovered and
+    collected as accounts of their own. Registering a discovered member's own credentials
+    takes the member row over: it keeps its id and history, and is no longer collected
+    through the payer.
 
     Raises:
         UnsupportedProviderError: The provider has no collector.
@@ -149,13 +156,26 @@ def add_account(
             provider_account_id=provider_account_id,
             credentials=credentials,
             endpoint_url=endpoint_url or None,
+            management_account=management_account,
         )
     except psycopg.errors.UniqueViolation:
         existing = connection.execute(
-            "SELECT id::text FROM cloud_accounts "
+            "SELECT id::text, payer_account_id IS NOT NULL FROM cloud_accounts "
             "WHERE tenant_id = %s AND provider = %s AND provider_account_id = %s",
             (tenant_id, provider, provider_account_id),
         ).fetchone()
+        if existing is not None and existing[1]:
+            take_over_member(
+                connection,
+                ring,
+                existing[0],
+                credentials,
+                name=name.strip(),
+                endpoint_url=endpoint_url or None,
+                management_account=management_account,
+            )
+            logger.info("Account %s now uses its own credentials, not its payer's", existing[0])
+            return OnboardedAccount(existing[0], credentials.kind, external_id)
         raise ConfigurationError(
             f"Tenant {tenant_id!r} already has {provider} account {provider_account_id}"
             + (f" (id {existing[0]})" if existing else "")
@@ -165,7 +185,40 @@ def add_account(
     return OnboardedAccount(account_id, credentials.kind, external_id)
 
 
-def account_summary(account: CloudAccount) -> dict[str, Any]:
+def take_over_member(
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    account_id: str,
+    credentials: Credentials,
+    *,
+    name: str,
+    endpoint_url: str | None,
+    management_account: bool,
+) -> None:
+    """Give a discovered member its own credentials and unlink it from its payer."""
+    account = get_account(connection, account_id)
+    kind = credentials.kind
+    blob = encrypt(
+        serialize_credentials(credentials),
+        ring,
+        EncryptionContext(tenant_id=account.tenant_id, account_id=account.id, credential_kind=kind),
+    )
+    with connection.transaction():
+        connection.execute(
+            """
+            UPDATE cloud_accounts
+            SET credentials_encrypted = %s, credential_kind = %s, name = %s, endpoint_url = %s,
+                payer_account_id = NULL, member_gone_at = NULL, management_account = %s,
+                status = 'active', updated_at = now()
+            WHERE id = %s
+            """,
+            (blob, kind, name, endpoint_url, management_account, account.id),
+        )
+
+
+def account_summary(
+    account: CloudAccount, paid_requests_this_month: int | None = None
+) -> dict[str, Any]:
     """The account's public fields; never the credentials, nor the external id."""
     return {
         "id": account.id,
@@ -180,12 +233,18 @@ def account_summary(account: CloudAccount) -> dict[str, Any]:
         "last_sync_at": account.last_sync_at.isoformat() if account.last_sync_at else None,
         "last_sync_status": account.last_sync_status,
         "last_sync_error": account.last_sync_error,
+        "management_account": account.management_account,
+        "payer_account_id": account.payer_account_id,
+        "paid_requests_this_month": paid_requests_this_month,
     }
 
 
 def account_summaries(connection: psycopg.Connection) -> list[dict[str, Any]]:
-    """Every account's public fields, oldest first."""
-    return [account_summary(account) for account in list_accounts(connection)]
+    """Every account's public fields and paid requests this month, oldest first."""
+    spent = account_requests(connection)
+    return [
+        account_summary(account, spent.get(account.id, 0)) for account in list_accounts(connection)
+    ]
 
 
 def set_status(connection: psycopg.Connection, account_id: str, status: str) -> None:

@@ -89,8 +89,13 @@ def register_account(
     credentials: Credentials,
     endpoint_url: str | None = None,
     account_id: str | None = None,
+    management_account: bool = False,
+    payer_account_id: str | None = None,
 ) -> str:
     """Encrypt the credentials bound to their row and insert the account; returns its id.
+
+    ``management_account`` marks a payer whose members are discovered; ``payer_account_id``
+    links a discovered member to its payer.
 
     The id is generated before encrypting so the ciphertext can be bound to it: copying the
     blob onto another row then fails to decrypt.
@@ -108,10 +113,22 @@ def register_account(
         cursor.execute(
             """
             INSERT INTO cloud_accounts (id, tenant_id, name, provider, provider_account_id,
-                                        credential_kind, credentials_encrypted, endpoint_url)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                                        credential_kind, credentials_encrypted, endpoint_url,
+                                        management_account, payer_account_id)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             """,
-            (account_id, tenant_id, name, provider, provider_account_id, kind, blob, endpoint_url),
+            (
+                account_id,
+                tenant_id,
+                name,
+                provider,
+                provider_account_id,
+                kind,
+                blob,
+                endpoint_url,
+                management_account,
+                payer_account_id,
+            ),
         )
     return account_id
 

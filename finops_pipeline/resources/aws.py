@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 import dagster as dg
@@ -13,6 +14,10 @@ from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.providers import provider_spec
 from finops_pipeline.providers.aws.client import client_config, cost_explorer_client
 from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS, CE_TOTAL_METRIC
+from finops_pipeline.providers.aws.organizations import (
+    DiscoveredMembers,
+    discover_linked_accounts,
+)
 from finops_pipeline.providers.aws.paging import fetch_all_pages
 from finops_pipeline.providers.aws.parsing import parse_cost_pages, parse_total_pages
 from finops_pipeline.providers.aws.request import (
@@ -153,6 +158,11 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
             return account.provider_account_id
         return account.linked_account_filter
 
+    def planned_paid_requests(self, account: CloudAccount, windows: int) -> int:
+        """The fewest paid requests fetching ``windows`` windows costs: a page each, and one
+        ungrouped total each when reconciling. Counted against the budget before any call."""
+        return windows * (2 if self.reconciles() else 1)
+
     def reconciles(self) -> bool:
         """Whether :meth:`provider_totals` asks Cost Explorer (read at run time, not import)."""
         if self.reconcile_totals is not None:
@@ -185,3 +195,10 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
             paid_requests=paged.paid_requests,
             estimated_days=parsed.estimated_days,
         )
+
+    def discover_members(
+        self, account: CloudAccount, credentials: Credentials, *, today: dt.date
+    ) -> DiscoveredMembers:
+        """A management account's organisation: LINKED_ACCOUNT values, paid per page."""
+        client = self._client(account, self._session_for_account(account, credentials))
+        return discover_linked_accounts(client.get_dimension_values, today=today)

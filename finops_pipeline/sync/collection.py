@@ -17,6 +17,7 @@ import psycopg
 
 from finops_pipeline.db.accounts import CloudAccount, get_accounts
 from finops_pipeline.db.cost_loader import WindowLoadStats, count_window_rows
+from finops_pipeline.db.organizations import payers_of
 from finops_pipeline.db.window_load import load_window
 from finops_pipeline.errors import DatabaseConnectionLostError, FinopsError
 from finops_pipeline.providers.base import (
@@ -26,6 +27,7 @@ from finops_pipeline.providers.base import (
     collector_for,
 )
 from finops_pipeline.security.credentials import Credentials
+from finops_pipeline.sync.budgets import reserve_run
 from finops_pipeline.sync.normalise import check_rows_within_window, normalise_cost_rows
 from finops_pipeline.sync.outcomes import AccountRunOutcome, SyncStatus
 from finops_pipeline.sync.ranges import DateRange
@@ -87,6 +89,19 @@ class CollectionReport:
     failures: list[AccountFailure] = field(default_factory=list)
     skipped_accounts: list[str] = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    #: Member and management accounts -> the payer whose credentials they use.
+    payer_of: dict[str, str] = field(default_factory=dict)
+    #: Tenant -> its paid requests this month against its budget, after the run.
+    budgets: dict[str, str] = field(default_factory=dict)
+
+    def paid_requests_by_payer(self) -> dict[str, int]:
+        """Paid requests of payers and their members, per payer: they grow with members."""
+        totals: dict[str, int] = {}
+        for window in self.windows:
+            payer = self.payer_of.get(window.account_id)
+            if payer is not None:
+                totals[payer] = totals.get(payer, 0) + window.paid_requests
+        return totals
 
     @property
     def paid_requests(self) -> int:
@@ -222,6 +237,14 @@ def collect_costs(
     started = time.monotonic()
     report = CollectionReport()
     accounts = get_accounts(connection, list(account_ranges))
+    report.payer_of = payers_of(connection, [account.id for account in accounts])
+    # Before any provider call: a tenant whose budget cannot cover the run gets none of it.
+    budget = reserve_run(
+        connection,
+        accounts,
+        {account_id: len(ranges) for account_id, ranges in account_ranges.items()},
+        collectors,
+    )
     lost: DatabaseConnectionLostError | None = None
     for account in accounts:
         if account.status != "active":
@@ -242,13 +265,22 @@ def collect_costs(
                 )
             )
             continue
+        windows = account_ranges[account.id]
+        # Paid requests per finished window; None until the provider is first called.
+        paid: list[int] | None = None
         try:
+            refusal = budget.refused.get(account.id)
+            if refusal is not None:
+                raise refusal
             collector = collector_for(account.provider, collectors)
             credentials = decrypt(account)
-            for window in account_ranges[account.id]:
-                report.windows.append(
-                    _collect_window(connection, collector, account, credentials, window, run_id)
+            paid = []
+            for window in windows:
+                result = _collect_window(
+                    connection, collector, account, credentials, window, run_id
                 )
+                report.windows.append(result)
+                paid.append(result.paid_requests)
         except FinopsError as error:
             logger.error("Account %s failed: %s", account.id, error)
             report.failures.append(
@@ -262,6 +294,13 @@ def collect_costs(
             )
             if isinstance(error, DatabaseConnectionLostError):
                 lost = error
+        finally:
+            if not connection.broken:
+                # Never called: the whole reservation goes back.
+                done = paid if paid is not None else [0] * len(windows)
+                budget.settle(connection, account, windows_done=done, windows_total=len(windows))
+    if not connection.broken:
+        report.budgets = budget.statuses(connection, sorted({a.tenant_id for a in accounts}))
     report.elapsed_seconds = time.monotonic() - started
     return report
 

@@ -38,6 +38,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSRequest, AWSResponse
 from botocore.credentials import Credentials as BotocoreCredentials
 
 from finops_pipeline.config import finops_home
+from finops_pipeline.providers.aws.sandbox.catalogue import account_names, organisation_members
 from finops_pipeline.providers.aws.sandbox.generator import DEFAULT_SEED, Pull, SandboxGenerator
 from finops_pipeline.providers.aws.sandbox.recommendations import (
     OPERATIONS as RECOMMENDATION_OPERATIONS,
@@ -47,6 +48,7 @@ from finops_pipeline.providers.aws.sandbox.service import (
     DEFAULT_PAGE_SIZE,
     CostExplorerSandbox,
     SandboxApiError,
+    get_dimension_values,
 )
 from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
 
@@ -324,7 +326,10 @@ class SandboxResponder:
         try:
             account = _authenticate(request)
             operation = _header(request, "X-Amz-Target").removeprefix(_TARGET_PREFIX)
-            if operation != "GetCostAndUsage" and operation not in RECOMMENDATION_OPERATIONS:
+            if (
+                operation not in {"GetCostAndUsage", "GetDimensionValues"}
+                and operation not in RECOMMENDATION_OPERATIONS
+            ):
                 raise SandboxApiError(
                     "UnsupportedOperation", f"The sandbox does not implement {operation}"
                 )
@@ -336,7 +341,14 @@ class SandboxResponder:
             if rate and math.ceil((attempt + 1) * rate) > math.ceil(attempt * rate):
                 raise SandboxApiError("LimitExceededException", "Rate exceeded")
             body = json.loads(request.body or b"{}")
-            if operation in RECOMMENDATION_OPERATIONS:
+            if operation == "GetDimensionValues":
+                page = get_dimension_values(
+                    body,
+                    caller=account,
+                    members=organisation_members(account),
+                    names=account_names(),
+                )
+            elif operation in RECOMMENDATION_OPERATIONS:
                 page = self.recommendations.answer(
                     operation, body, caller=account, pull=settings.pull()
                 )
