@@ -1,8 +1,9 @@
 """``finops demo``: the whole product on the embedded default, against the sandbox.
 
-Registers sandbox accounts for a few tenants (credentials encrypted for real), backfills their
-history through the real ``cost_data`` asset as in-process range runs, and summarises what is
-in ``cost_data``. Safe to re-run: accounts are found again by their natural key, rows are
+Registers sandbox accounts for a few tenants (credentials encrypted for real), discovers the
+members of the one management (payer) account, backfills their history through the real
+``cost_data`` asset and its checks as in-process range runs, runs the checks once more over
+everything, and summarises what is in ``cost_data``, the checks and the paid-request budgets. Safe to re-run: accounts are found again by their natural key, rows are
 replaced per window, and each run is a new sandbox pull, so restated values show as changed.
 """
 
@@ -24,6 +25,8 @@ from finops_pipeline.cli.runner import SyncResult, local_dagster_home, sync_acco
 from finops_pipeline.config import finops_home
 from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.db.accounts import get_account, register_account
+from finops_pipeline.db.organizations import set_management_account
+from finops_pipeline.db.request_budget import BudgetStatus, budget_statuses, set_budget
 from finops_pipeline.errors import ConfigurationError, CredentialError
 from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.providers.aws.sandbox.catalogue import DEMO_TENANTS, SandboxTenant
@@ -34,11 +37,15 @@ from finops_pipeline.providers.aws.sandbox.hook import (
     sandbox_credentials,
 )
 from finops_pipeline.providers.aws.sandbox.service import history_start
+from finops_pipeline.quality.evaluate import CHECK_NAMES
 from finops_pipeline.security.ciphertext import CURRENT_KEY_ENV, KeyRing, encrypt
 from finops_pipeline.security.credentials import open_credentials, serialize_credentials
 from finops_pipeline.security.keys import ensure_local_key, load_key_ring
+from finops_pipeline.sync.organizations import DiscoveryOutcome, discover_members
 
 TOP_SERVICES = 3
+#: The demo's tenants each get this monthly cap on paid requests, unless one is set already.
+DEMO_MONTHLY_REQUEST_BUDGET = 2000
 # The demo prints its own progress; Dagster's console logger would print every step event.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -79,13 +86,21 @@ class DemoReport:
     rows_after: int = 0
     tenants: list[TenantSummary] = field(default_factory=list)
     elapsed_seconds: float = 0.0
+    discoveries: list[DiscoveryOutcome] = field(default_factory=list)
+    #: (check, passed, description) of the checks run over every account at the end.
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    budgets: dict[str, BudgetStatus] = field(default_factory=dict)
 
     def total(self, statistic: str) -> int:
         return sum(int(sync.statistics.get(statistic, 0) or 0) for sync in self.syncs)
 
     @property
     def success(self) -> bool:
-        return all(sync.success for sync in self.syncs)
+        return (
+            all(sync.success for sync in self.syncs)
+            and all(outcome.error is None for outcome in self.discoveries)
+            and all(passed for _, passed, _ in self.checks)
+        )
 
 
 ProgressCallback = Callable[[int, int, DemoAccount, SyncResult, float], None]
@@ -156,6 +171,8 @@ def ensure_demo_accounts(
                     provider_account_id=spec.number,
                     credentials=credentials,
                     endpoint_url=SANDBOX_ENDPOINT_URL,
+                    # A payer's organisation is discovered: its members become accounts.
+                    management_account=bool(spec.linked),
                 )
                 accounts.append(
                     DemoAccount(account_id, tenant.tenant_id, spec.name, spec.number, True)
@@ -178,10 +195,77 @@ def ensure_demo_accounts(
                         "WHERE id = %s",
                         (blob, account.id),
                     )
+            if spec.linked and not account.management_account:
+                # A database from a demo before payers discovered their members.
+                set_management_account(connection, account.id, True)
             accounts.append(
                 DemoAccount(account.id, tenant.tenant_id, account.name, spec.number, False)
             )
     return accounts
+
+
+def discover_demo_members(
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    accounts: Sequence[DemoAccount],
+    resources: Mapping[str, object],
+) -> tuple[list[DiscoveryOutcome], list[DemoAccount]]:
+    """List the demo payers' members (one paid request each); returns the member accounts."""
+    payers = [
+        a.account_id for a in accounts if get_account(connection, a.account_id).management_account
+    ]
+    outcomes = discover_members(
+        connection,
+        payers,
+        decrypt=lambda account: open_credentials(account, ring),
+        ring=ring,
+        lister=resources["aws_cost_explorer"],  # type: ignore[arg-type]
+        today=dt.datetime.now(dt.UTC).date(),
+    )
+    added = {member for outcome in outcomes if outcome.changes for member in outcome.changes.added}
+    members = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id::text, tenant_id, name, provider_account_id FROM cloud_accounts "
+            "WHERE payer_account_id::text = ANY(%s) AND status = 'active' "
+            "ORDER BY provider_account_id",
+            (payers,),
+        )
+        for account_id, tenant_id, name, number in cursor.fetchall():
+            members.append(DemoAccount(account_id, tenant_id, name, number, account_id in added))
+    return outcomes, members
+
+
+def ensure_demo_budgets(connection: psycopg.Connection, tenants: Sequence[SandboxTenant]) -> None:
+    """Give each demo tenant a monthly paid-request budget, unless it has one already."""
+    existing = budget_statuses(connection, [tenant.tenant_id for tenant in tenants])
+    for tenant in tenants:
+        status = existing.get(tenant.tenant_id)
+        if status is None or status.limit is None:
+            set_budget(connection, tenant.tenant_id, DEMO_MONTHLY_REQUEST_BUDGET)
+
+
+def run_checks(
+    instance: dg.DagsterInstance, resources: Mapping[str, object]
+) -> list[tuple[str, bool, str]]:
+    """cost_data's checks over every account and day, as ``cost_data_checks_job`` runs them
+    from the UI; the results show on the asset's Checks tab."""
+    from finops_pipeline.definitions import defs
+
+    result = defs.resolve_job_def("cost_data_checks_job").execute_in_process(
+        instance=instance,
+        resources=dict(resources),
+        run_config=QUIET_RUN_CONFIG,
+        tags={"finops/source": "demo"},
+        raise_on_error=False,
+    )
+    found = [
+        (evaluation.check_name, evaluation.passed, evaluation.description or "")
+        for evaluation in result.get_asset_check_evaluations()
+    ]
+    return sorted(
+        found, key=lambda check: CHECK_NAMES.index(check[0]) if check[0] in CHECK_NAMES else 99
+    )
 
 
 def count_rows(connection: psycopg.Connection, account_ids: Sequence[str]) -> int:
@@ -263,6 +347,11 @@ def run_demo(
         start=start, end=end, key_source=key_source, pull_generation=advance_generation()
     )
     report.accounts = ensure_demo_accounts(connection, ring, tenants)
+    ensure_demo_budgets(connection, tenants)
+    report.discoveries, members = discover_demo_members(
+        connection, ring, report.accounts, resources
+    )
+    report.accounts += members
     ids = [account.account_id for account in report.accounts]
     report.rows_before = count_rows(connection, ids)
     for index, account in enumerate(report.accounts, start=1):
@@ -281,6 +370,8 @@ def run_demo(
             progress(index, len(report.accounts), account, result, time.monotonic() - run_started)
     report.rows_after = count_rows(connection, ids)
     report.tenants = tenant_summaries(connection, ids, start, end)
+    report.checks = run_checks(instance, resources)
+    report.budgets = budget_statuses(connection, [tenant.tenant_id for tenant in tenants])
     report.elapsed_seconds = time.monotonic() - started
     return report
 
@@ -298,10 +389,22 @@ def summary_lines(report: DemoReport) -> list[str]:
         f"{report.total('rows_restated'):,} restated, {report.total('rows_unchanged'):,} "
         f"unchanged, {report.total('rows_removed'):,} removed",
         f"  paid CE requests    {paid} (${cost:.2f} on real AWS), {len(report.syncs)} range runs",
+        f"  reconciliation      {report.total('paid_reconciliation_requests')} of those paid "
+        "requests (one ungrouped total per account and window; FINOPS_RECONCILE_AWS=0 "
+        "turns it off)",
         f"  credentials key     {report.key_source}",
-        "",
-        "Cost per tenant over the window:",
     ]
+    names = {account.account_id: f"{account.name} {account.number}" for account in report.accounts}
+    for outcome in report.discoveries:
+        line = outcome.line.replace(outcome.payer_id, names.get(outcome.payer_id, outcome.payer_id))
+        lines.append(f"  organisation        {line}")
+    lines += ["", "Data-quality checks on cost_data (every account, all days):"]
+    for name, passed, description in report.checks:
+        lines.append(f"  {'ok  ' if passed else 'FAIL'} {name:<15} {description}")
+    lines += ["", "Paid requests this month against each tenant's budget:"]
+    for tenant, status in sorted(report.budgets.items()):
+        lines.append(f"  {tenant:<14} {status.summary}")
+    lines += ["", "Cost per tenant over the window:"]
     for tenant in report.tenants:
         lines.append(
             f"  {tenant.tenant_id:<14} {tenant.unblended_cost:>14,.2f} {tenant.currency}"

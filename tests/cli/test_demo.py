@@ -66,6 +66,10 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
     assert statistic(first, r"paid CE requests\s+(\d+)") >= 4
     for tenant in DEMO_TENANTS:
         assert tenant.tenant_id in first
+        assert re.search(rf"\n  {tenant.tenant_id} +\d+ of 2000 requests in ", first)
+    for check in ("reconciliation", "freshness", "completeness", "sanity"):
+        assert re.search(rf"\n  ok +{check} +{check}: all 6 accounts pass", first), first
+    assert re.search(r"organisation +payer acme payer \d{12}: 2 added, .*; 1 paid requests", first)
     assert f"local key file {tmp_path / 'encryption.key'}" in first
     before = snapshot(database_url)
     assert len(before) == rows
@@ -88,7 +92,10 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
             "SELECT count(*) FROM cloud_accounts WHERE position('SBXK'::bytea in "
             "credentials_encrypted) > 0"
         ).fetchone()
-    assert accounts == (sum(len(t.accounts) for t in DEMO_TENANTS),)
+    # The registered accounts and the payer's discovered members.
+    assert accounts == (
+        sum(len(t.accounts) + sum(len(a.linked) for a in t.accounts) for t in DEMO_TENANTS),
+    )
     assert secrets == (0,)  # the access key ids are encrypted too
 
 
