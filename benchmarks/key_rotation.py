@@ -14,12 +14,9 @@ import psycopg
 
 from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
 from finops_pipeline.db.urls import to_libpq_url, with_database
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing, encrypt, generate_key
-from finops_pipeline.security.credentials import (
-    AwsAccessKeyCredentials,
-    Secret,
-    serialize_credentials,
-)
+from finops_pipeline.security.credentials import Secret, serialize_credentials
 from finops_pipeline.security.rotation import rotate_credentials
 
 

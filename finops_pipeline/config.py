@@ -164,6 +164,10 @@ class FinopsConfig:
             freshness_max_lag_days=_max_lag_days(env),
         )
 
+    def endpoints(self) -> dict[str, str | None]:
+        """The endpoint overrides a provider's validation probe receives, by name."""
+        return {"ce_endpoint_url": self.ce_endpoint_url, "sts_endpoint_url": self.sts_endpoint_url}
+
 
 def _text(environ: Mapping[str, str], name: str) -> str:
     return environ.get(name, "").strip()

@@ -14,8 +14,9 @@ from typing import Any
 
 import boto3
 
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.providers.aws.roles import PipelinePrincipal, pipeline_principal, trust_policy
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 
 PIPELINE_ACCOUNT = "123456789012"  # moto's default account
 CUSTOMER_ACCOUNT = "210987654321"

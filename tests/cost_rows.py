@@ -14,10 +14,11 @@ import psycopg
 
 from finops_pipeline.db.accounts import register_account
 from finops_pipeline.db.cost_loader import replace_cost_window
-from finops_pipeline.providers.aws.parsing import PARSED_COLUMNS
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.providers.aws.sandbox.generator import Pull, SandboxGenerator
+from finops_pipeline.providers.base import PARSED_COLUMNS
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 from finops_pipeline.sync.normalise import normalise_cost_rows
 
 #: "Today" of the sandbox pulls tests make: every day before it is final (a few settle).

@@ -8,8 +8,9 @@ import dagster as dg
 from finops_pipeline.db.sync_state import outcomes_for_run, record_outcomes
 from finops_pipeline.errors import FinopsError
 from finops_pipeline.partitions import account_daily_partitions
+from finops_pipeline.providers import provider_specs
 from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
-from finops_pipeline.resources.aws import AwsCostExplorerResource
+from finops_pipeline.providers.base import CostCollector
 from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sync.collection import CollectionReport, collect_costs
@@ -52,8 +53,16 @@ COST_DATA_FRESHNESS_POLICY = dg.FreshnessPolicy.time_window(
     fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=26)
 )
 
+#: One collector resource per registered provider: adding a cloud adds its resource here.
+COLLECTOR_RESOURCE_KEYS: dict[str, str] = {
+    spec.name: spec.resource_key for spec in provider_specs()
+}
+
 _COST_DATA_ATTRIBUTES: dict[str, Any] = dict(
     name="cost_data",
+    # Declared by key rather than as typed parameters, because the collectors are one per
+    # registered provider (Dagster refuses a mix of both styles).
+    required_resource_keys={"postgres", "credential_decryptor", *COLLECTOR_RESOURCE_KEYS.values()},
     partitions_def=account_daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=COST_EXPLORER_POOL,
@@ -66,12 +75,7 @@ _COST_DATA_ATTRIBUTES: dict[str, Any] = dict(
 )
 
 
-def _cost_data(
-    context: dg.AssetExecutionContext,
-    postgres: PostgresResource,
-    credential_decryptor: CredentialDecryptor,
-    aws_cost_explorer: AwsCostExplorerResource,
-) -> dg.MaterializeResult:
+def _cost_data(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Daily cloud cost per account, service and usage type, one row per UTC day.
 
     Each materialisation replaces its accounts' date windows with what the provider reports
@@ -79,6 +83,8 @@ def _cost_data(
     picked up and nothing is duplicated. Unique on (tenant_id, cloud_account_id, date,
     provider, service, usage_type).
     """
+    postgres: PostgresResource = context.resources.postgres
+    credential_decryptor: CredentialDecryptor = context.resources.credential_decryptor
     # A range run must not read context.partition_key: it raises for multi-partition ranges.
     account_ranges = ranges_by_account(context.partition_keys)
     loaded: set[str] = set()
@@ -103,7 +109,7 @@ def _cost_data(
                 account_ranges,
                 connection=connection,
                 decrypt=credential_decryptor.decrypt_credentials,
-                collectors={aws_cost_explorer.provider: aws_cost_explorer},
+                collectors=collectors_from(context),
                 run_id=context.run.run_id,
             )
         except FinopsError as error:
@@ -127,6 +133,14 @@ def _cost_data(
             allow_retries=not all(f.permanent for f in report.failures),
         )
     return dg.MaterializeResult(metadata=metadata)
+
+
+def collectors_from(context: dg.AssetExecutionContext) -> dict[str, CostCollector]:
+    """Each registered provider's collector, as bound in this run's resources."""
+    return {
+        provider: getattr(context.resources, resource_key)
+        for provider, resource_key in COLLECTOR_RESOURCE_KEYS.items()
+    }
 
 
 # Transient failures (throttling, a dropped connection) retry with exponential backoff and

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from finops_pipeline.db.accounts import CloudAccount, register_account
+from finops_pipeline.db.accounts import CloudAccount, get_account, register_account
 from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing, encrypt
 from finops_pipeline.security.credentials import (
     Credentials,
@@ -174,3 +174,46 @@ def payers_of(connection: psycopg.Connection, account_ids: Sequence[str]) -> dic
         (list(account_ids),),
     ).fetchall()
     return dict(rows)
+
+
+def find_member_id(
+    connection: psycopg.Connection, tenant_id: str, provider: str, provider_account_id: str
+) -> str | None:
+    """The id of the tenant's discovered member with this number, if there is one."""
+    row = connection.execute(
+        "SELECT id::text FROM cloud_accounts WHERE tenant_id = %s AND provider = %s "
+        "AND provider_account_id = %s AND payer_account_id IS NOT NULL",
+        (tenant_id, provider, provider_account_id),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def take_over_member(
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    account_id: str,
+    credentials: Credentials,
+    *,
+    name: str,
+    endpoint_url: str | None,
+    management_account: bool,
+) -> None:
+    """Give a discovered member its own credentials and unlink it from its payer."""
+    account = get_account(connection, account_id)
+    kind = credential_kind(credentials)
+    blob = encrypt(
+        serialize_credentials(credentials),
+        ring,
+        EncryptionContext(tenant_id=account.tenant_id, account_id=account.id, credential_kind=kind),
+    )
+    with connection.transaction():
+        connection.execute(
+            """
+            UPDATE cloud_accounts
+            SET credentials_encrypted = %s, credential_kind = %s, name = %s, endpoint_url = %s,
+                payer_account_id = NULL, member_gone_at = NULL, management_account = %s,
+                status = 'active', updated_at = now()
+            WHERE id = %s
+            """,
+            (blob, kind, name, endpoint_url, management_account, account.id),
+        )

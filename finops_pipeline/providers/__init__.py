@@ -15,13 +15,20 @@ from finops_pipeline.errors import UnsupportedProviderError
 if TYPE_CHECKING:
     # Kept out of the import itself: the CLI lists provider names without loading any provider.
     from finops_pipeline.providers.base import ProviderSpec
+    from finops_pipeline.security.credentials import Credentials
 
 # provider name -> "module:attribute" of its ProviderSpec
 _REGISTERED: dict[str, str] = {
     "aws": "finops_pipeline.providers.aws.spec:AWS",
 }
 
-__all__ = ["provider_names", "provider_spec"]
+__all__ = [
+    "credential_class",
+    "credential_kinds",
+    "provider_names",
+    "provider_spec",
+    "provider_specs",
+]
 
 
 def provider_names() -> tuple[str, ...]:
@@ -44,3 +51,22 @@ def provider_spec(name: str) -> ProviderSpec:
     module_name, _, attribute = target.partition(":")
     spec: ProviderSpec = getattr(importlib.import_module(module_name), attribute)
     return spec
+
+
+def provider_specs() -> tuple[ProviderSpec, ...]:
+    """Every registered spec, in name order (loads every provider's spec module)."""
+    return tuple(provider_spec(name) for name in provider_names())
+
+
+def credential_kinds() -> tuple[str, ...]:
+    """Every credential kind any registered provider stores, sorted."""
+    return tuple(sorted(kind for spec in provider_specs() for kind in spec.credential_kinds))
+
+
+def credential_class(kind: str) -> type[Credentials] | None:
+    """The credential class stored under ``kind``, or None when no provider registers it."""
+    for spec in provider_specs():
+        for cls in spec.credential_classes:
+            if kind == cls.KIND:
+                return cls
+    return None

@@ -14,6 +14,7 @@ from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.providers import provider_spec
 from finops_pipeline.providers.aws.client import client_config, cost_explorer_client
 from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS, CE_TOTAL_METRIC
+from finops_pipeline.providers.aws.credentials import AwsRoleCredentials
 from finops_pipeline.providers.aws.organizations import (
     DiscoveredMembers,
     discover_linked_accounts,
@@ -32,7 +33,7 @@ from finops_pipeline.providers.aws.roles import (
     session_for,
 )
 from finops_pipeline.providers.base import FetchedCosts, ProviderTotals
-from finops_pipeline.security.credentials import AwsRoleCredentials, Credentials
+from finops_pipeline.security.credentials import Credentials
 from finops_pipeline.sync.ranges import DateRange
 
 

@@ -1,4 +1,6 @@
-"""Typed cloud credentials whose secret parts never show up in reprs, pickles or logs.
+"""The credential-kind contract, and secrets that never show up in reprs, pickles or logs.
+
+Each provider defines its kinds in ``providers/<cloud>/credentials.py``.
 
 This module is pure: no Dagster, no database. :mod:`finops_pipeline.security.ciphertext` encrypts the bytes
 produced by :func:`serialize_credentials`.
@@ -8,16 +10,14 @@ from __future__ import annotations
 
 import hmac
 import json
-from dataclasses import dataclass
-from typing import Any, ClassVar, NoReturn, Protocol
+from collections.abc import Mapping
+from typing import Any, ClassVar, NoReturn, Protocol, runtime_checkable
 
 from finops_pipeline.errors import CredentialError
 from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing, decrypt
 from finops_pipeline.security.redaction import MASK, register_secrets
 
 __all__ = [
-    "AwsAccessKeyCredentials",
-    "AwsRoleCredentials",
     "Credentials",
     "Secret",
     "credential_kind",
@@ -103,21 +103,23 @@ class Secret:
         return self
 
 
-def _mask_identifier(value: str) -> str:
+def mask_identifier(value: str) -> str:
     """Keep the first and last 4 characters of an identifier, enough to tell keys apart."""
     if len(value) <= 8:
         return "****"
     return f"{value[:4]}****{value[-4:]}"
 
 
-def _require_str(owner: str, name: str, value: object) -> None:
+def require_str(owner: str, name: str, value: object) -> None:
+    """Refuse a field that is not a non-empty string (a credential class's ``__post_init__``)."""
     if not isinstance(value, str):
         raise TypeError(f"{owner}.{name} must be a str, not {type(value).__name__}")
     if not value:
         raise CredentialError(f"{owner}.{name} is empty; enter the full credentials.")
 
 
-def _require_secret(owner: str, name: str, value: object) -> None:
+def require_secret(owner: str, name: str, value: object) -> None:
+    """Refuse a field that is not a non-empty :class:`Secret`."""
     if not isinstance(value, Secret):
         # Refusing raw strings keeps unmasked values out of reprs and pickles from the start.
         raise TypeError(f"{owner}.{name} must be a Secret, not {type(value).__name__}")
@@ -125,89 +127,72 @@ def _require_secret(owner: str, name: str, value: object) -> None:
         raise CredentialError(f"{owner}.{name} is empty; enter the full credentials.")
 
 
-# --- credential types ----------------------------------------------------------------------
+# --- the credential-kind contract ----------------------------------------------------------
 
 
-@dataclass(frozen=True, repr=False)
-class AwsAccessKeyCredentials:
-    """A long-lived (or STS session) AWS access key.
+def malformed_credentials(detail: str) -> CredentialError:
+    """The one error every kind raises for a stored payload it cannot read."""
+    return CredentialError(f"The stored credentials are malformed: {detail}. Re-enter them.")
 
-    Attributes:
-        access_key_id: The access key id, e.g. ``AKIA...``. Shown masked in the repr.
-        secret_access_key: The secret access key.
-        session_token: The STS session token, for temporary credentials.
+
+def payload_field(payload: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
+    """A string field of a decoded payload; a missing, empty or non-string one is malformed."""
+    value = payload.get(name)
+    if value is None:
+        if required:
+            raise malformed_credentials(f"the field {name!r} is missing")
+        return None
+    if not isinstance(value, str):
+        raise malformed_credentials(f"the field {name!r} is not a string")
+    if not value:
+        raise malformed_credentials(f"the field {name!r} is empty")
+    return value
+
+
+@runtime_checkable
+class Credentials(Protocol):
+    """What every provider's credential kind implements (see ``providers/<cloud>/credentials.py``).
+
+    A kind is a frozen dataclass holding its secret parts as :class:`Secret`. It is registered by
+    listing its class in its provider's ``ProviderSpec.credential_classes``; ``KIND`` is stored in
+    ``cloud_accounts.credential_kind`` and bound into the ciphertext's encryption context.
     """
 
-    KIND: ClassVar[str] = "aws_access_key"
-
-    access_key_id: str
-    secret_access_key: Secret
-    session_token: Secret | None = None
-
-    def __post_init__(self) -> None:
-        """Validate field types so raw strings never sit where a Secret belongs."""
-        owner = type(self).__name__
-        _require_str(owner, "access_key_id", self.access_key_id)
-        _require_secret(owner, "secret_access_key", self.secret_access_key)
-        if self.session_token is not None:
-            _require_secret(owner, "session_token", self.session_token)
+    KIND: ClassVar[str]
 
     @property
-    def kind(self) -> str:
-        """The credential kind, ``"aws_access_key"``."""
-        return self.KIND
+    def kind(self) -> str: ...
 
-    def __repr__(self) -> str:
-        """Show a masked access key id and no secret."""
-        token = "None" if self.session_token is None else repr(self.session_token)
-        return (
-            f"{type(self).__name__}(access_key_id='{_mask_identifier(self.access_key_id)}', "
-            f"secret_access_key={self.secret_access_key!r}, session_token={token})"
+    def to_payload(self) -> dict[str, str]:
+        """The fields to encrypt, secrets in clear (without ``kind``)."""
+        ...
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Credentials:
+        """Rebuild from :meth:`to_payload`'s fields; raise :func:`malformed_credentials`."""
+        ...
+
+    def secrets(self) -> tuple[Secret, ...]:
+        """Every secret part, for the log redaction."""
+        ...
+
+
+def _credential_class(kind: object) -> type[Credentials]:
+    # The registry lives with the providers; importing it here lazily keeps this module free of
+    # any provider at import time.
+    from finops_pipeline.providers import credential_class, credential_kinds
+
+    cls = credential_class(kind) if isinstance(kind, str) else None
+    if cls is None:
+        known = ", ".join(credential_kinds())
+        raise malformed_credentials(
+            f"the 'kind' field is missing or unknown (expected one of: {known})"
         )
-
-
-@dataclass(frozen=True, repr=False)
-class AwsRoleCredentials:
-    """An IAM role the pipeline assumes, protected by an external id.
-
-    Attributes:
-        role_arn: The role's ARN. Not secret, shown in the repr.
-        external_id: The STS external id agreed with the account owner.
-    """
-
-    KIND: ClassVar[str] = "aws_role"
-
-    role_arn: str
-    external_id: Secret
-
-    def __post_init__(self) -> None:
-        """Validate field types so raw strings never sit where a Secret belongs."""
-        owner = type(self).__name__
-        _require_str(owner, "role_arn", self.role_arn)
-        _require_secret(owner, "external_id", self.external_id)
-
-    @property
-    def kind(self) -> str:
-        """The credential kind, ``"aws_role"``."""
-        return self.KIND
-
-    def __repr__(self) -> str:
-        """Show the role ARN and a masked external id."""
-        return (
-            f"{type(self).__name__}(role_arn={self.role_arn!r}, external_id={self.external_id!r})"
-        )
-
-
-Credentials = AwsAccessKeyCredentials | AwsRoleCredentials
-
-_KINDS: dict[str, type[AwsAccessKeyCredentials] | type[AwsRoleCredentials]] = {
-    AwsAccessKeyCredentials.KIND: AwsAccessKeyCredentials,
-    AwsRoleCredentials.KIND: AwsRoleCredentials,
-}
+    return cls
 
 
 def credential_kind(credentials: Credentials) -> str:
-    """Return the kind string of a credentials object (``"aws_access_key"`` or ``"aws_role"``).
+    """Return the kind string of a credentials object (e.g. ``"aws_access_key"``).
 
     Args:
         credentials: The credentials.
@@ -215,9 +200,10 @@ def credential_kind(credentials: Credentials) -> str:
     Returns:
         The kind, as stored in the serialized form and in the encryption context.
     """
-    if not isinstance(credentials, AwsAccessKeyCredentials | AwsRoleCredentials):
+    kind = getattr(type(credentials), "KIND", None)
+    if not isinstance(kind, str) or not isinstance(credentials, Credentials):
         raise TypeError(f"not a credentials object: {type(credentials).__name__}")
-    return credentials.KIND
+    return kind
 
 
 def serialize_credentials(credentials: Credentials) -> bytes:
@@ -229,41 +215,8 @@ def serialize_credentials(credentials: Credentials) -> bytes:
     Returns:
         UTF-8 JSON bytes with sorted keys. Contains the secrets in clear: encrypt it.
     """
-    payload: dict[str, str]
-    if isinstance(credentials, AwsAccessKeyCredentials):
-        payload = {
-            "kind": credentials.KIND,
-            "access_key_id": credentials.access_key_id,
-            "secret_access_key": credentials.secret_access_key.reveal(),
-        }
-        if credentials.session_token is not None:
-            payload["session_token"] = credentials.session_token.reveal()
-    elif isinstance(credentials, AwsRoleCredentials):
-        payload = {
-            "kind": credentials.KIND,
-            "role_arn": credentials.role_arn,
-            "external_id": credentials.external_id.reveal(),
-        }
-    else:
-        raise TypeError(f"not a credentials object: {type(credentials).__name__}")
+    payload = {"kind": credential_kind(credentials), **credentials.to_payload()}
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def _malformed(detail: str) -> CredentialError:
-    return CredentialError(f"The stored credentials are malformed: {detail}. Re-enter them.")
-
-
-def _field(payload: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = payload.get(name)
-    if value is None:
-        if required:
-            raise _malformed(f"the field {name!r} is missing")
-        return None
-    if not isinstance(value, str):
-        raise _malformed(f"the field {name!r} is not a string")
-    if not value:
-        raise _malformed(f"the field {name!r} is empty")
-    return value
 
 
 def deserialize_credentials(data: bytes | bytearray | memoryview) -> Credentials:
@@ -285,25 +238,10 @@ def deserialize_credentials(data: bytes | bytearray | memoryview) -> Credentials
         payload = json.loads(bytes(data).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, TypeError):
         # `from None`: the decoder's exception can quote the payload, which holds secrets.
-        raise _malformed("they are not valid UTF-8 JSON") from None
+        raise malformed_credentials("they are not valid UTF-8 JSON") from None
     if not isinstance(payload, dict):
-        raise _malformed("expected a JSON object")
-    kind = payload.get("kind")
-    if not isinstance(kind, str) or kind not in _KINDS:
-        known = ", ".join(sorted(_KINDS))
-        raise _malformed(f"the 'kind' field is missing or unknown (expected one of: {known})")
-
-    if kind == AwsAccessKeyCredentials.KIND:
-        token = _field(payload, "session_token", required=False)
-        return AwsAccessKeyCredentials(
-            access_key_id=str(_field(payload, "access_key_id")),
-            secret_access_key=Secret(str(_field(payload, "secret_access_key"))),
-            session_token=None if token is None else Secret(token),
-        )
-    return AwsRoleCredentials(
-        role_arn=str(_field(payload, "role_arn")),
-        external_id=Secret(str(_field(payload, "external_id"))),
-    )
+        raise malformed_credentials("expected a JSON object")
+    return _credential_class(payload.get("kind")).from_payload(payload)
 
 
 class SealedCredentials(Protocol):
@@ -324,10 +262,5 @@ def open_credentials(account: SealedCredentials, key_ring: KeyRing) -> Credentia
     credentials = deserialize_credentials(
         decrypt(account.credentials_encrypted, key_ring, account.encryption_context)
     )
-    if isinstance(credentials, AwsAccessKeyCredentials):
-        register_secrets(credentials.secret_access_key)
-        if credentials.session_token is not None:
-            register_secrets(credentials.session_token)
-    else:
-        register_secrets(credentials.external_id)
+    register_secrets(*credentials.secrets())
     return credentials

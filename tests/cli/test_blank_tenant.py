@@ -20,8 +20,9 @@ from finops_pipeline.db.accounts import register_account
 from finops_pipeline.db.migrate import head_revision, upgrade_database
 from finops_pipeline.db.tenants import check_tenant_id, ensure_tenant, tenant_transaction
 from finops_pipeline.errors import ConfigurationError
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,9 @@ from moto.server import ThreadedMotoServer
 
 from finops_pipeline.db.accounts import register_account
 from finops_pipeline.db.urls import to_libpq_url
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 from tests.ce_responses import StrictMotoCostExplorer, expected_rows, paginate, simple_days
 from tests.dates import RECENT_START
 

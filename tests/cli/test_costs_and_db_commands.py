@@ -24,8 +24,9 @@ from finops_pipeline.db.reports import tenant_costs
 from finops_pipeline.db.tenants import REPORTING_ROLE
 from finops_pipeline.db.urls import to_libpq_url
 from finops_pipeline.errors import ConfigurationError
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 
 pytestmark = pytest.mark.integration
 

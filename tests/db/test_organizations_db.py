@@ -12,8 +12,9 @@ from finops_pipeline.cli.onboarding import remove_account
 from finops_pipeline.db.accounts import register_account
 from finops_pipeline.db.organizations import payers_of
 from finops_pipeline.db.tenants import tenant_transaction
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 from tests.cost_rows import insert_cost
 from tests.db.test_focus_view import dashboard  # noqa: F401 (a fixture)
 

@@ -25,8 +25,9 @@ from finops_pipeline.db.tenants import (
     tenant_transaction,
 )
 from finops_pipeline.db.urls import to_libpq_url, with_database
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 
 pytestmark = pytest.mark.integration
 

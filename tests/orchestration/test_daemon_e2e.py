@@ -33,8 +33,9 @@ from moto.server import ThreadedMotoServer
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.accounts import register_account
 from finops_pipeline.db.urls import to_libpq_url, to_psycopg2_url, with_database
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 from finops_pipeline.sync.ranges import account_date_key
 from tests.ce_responses import (
     MOTO_ACCOUNT_ID,

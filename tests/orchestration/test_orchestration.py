@@ -20,6 +20,7 @@ from finops_pipeline.assets import cost_data
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.accounts import register_account
 from finops_pipeline.db.urls import with_database
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
     CredentialDecryptor,
@@ -27,7 +28,7 @@ from finops_pipeline.resources import (
 )
 from finops_pipeline.schedules import daily_cost_sync
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 from finops_pipeline.sensors import (
     cloud_accounts_sensor,
     last_sync_failure_sensor,

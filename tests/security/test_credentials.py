@@ -11,10 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from finops_pipeline.errors import CredentialError
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials, AwsRoleCredentials
 from finops_pipeline.security import credentials as credentials_module
 from finops_pipeline.security.credentials import (
-    AwsAccessKeyCredentials,
-    AwsRoleCredentials,
     Secret,
     credential_kind,
     deserialize_credentials,
@@ -387,8 +386,6 @@ def test_module_exports() -> None:
     exec("from finops_pipeline.security.credentials import *", namespace)
     namespace.pop("__builtins__")
     assert namespace == {
-        "AwsAccessKeyCredentials": AwsAccessKeyCredentials,
-        "AwsRoleCredentials": AwsRoleCredentials,
         "Credentials": credentials_module.Credentials,
         "Secret": Secret,
         "credential_kind": credential_kind,

@@ -7,8 +7,9 @@ import pytest
 
 from finops_pipeline.db.accounts import get_account, list_accounts, register_account
 from finops_pipeline.errors import DatabaseError, WrongKeyError
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.security.ciphertext import KeyRing, decrypt, generate_key, needs_reencryption
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret, open_credentials
+from finops_pipeline.security.credentials import Secret, open_credentials
 from finops_pipeline.security.rotation import rotate_credentials
 
 pytestmark = pytest.mark.integration

@@ -8,13 +8,9 @@ from dataclasses import dataclass
 import pytest
 
 from finops_pipeline.errors import CredentialError
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing, encrypt
-from finops_pipeline.security.credentials import (
-    AwsAccessKeyCredentials,
-    Secret,
-    open_credentials,
-    serialize_credentials,
-)
+from finops_pipeline.security.credentials import Secret, open_credentials, serialize_credentials
 from finops_pipeline.security.redaction import GLOBAL_REDACTOR, MASK
 
 

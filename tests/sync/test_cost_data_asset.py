@@ -16,13 +16,14 @@ from dagster._core.storage.tags import (
 from finops_pipeline.assets import cost_data
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.accounts import register_account
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
     CredentialDecryptor,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 from finops_pipeline.sync.ranges import account_date_key
 from tests.ce_responses import (
     TWO_SERVICES,

@@ -23,13 +23,14 @@ from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.accounts import get_account, register_account
 from finops_pipeline.db.sync_state import outcomes_for_run
 from finops_pipeline.db.tenants import ensure_tenant
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
     CredentialDecryptor,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret, open_credentials
+from finops_pipeline.security.credentials import Secret, open_credentials
 from finops_pipeline.sync.collection import collect_costs
 from finops_pipeline.sync.ranges import DateRange, account_date_key
 from tests.aws_iam import (

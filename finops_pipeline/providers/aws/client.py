@@ -10,8 +10,8 @@ import botocore.session
 from botocore.config import Config
 
 from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS, CE_REGION
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.providers.base import ClientHook
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials
 
 _CHATTY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
 

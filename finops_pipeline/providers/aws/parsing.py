@@ -13,29 +13,9 @@ import pandas as pd
 from finops_pipeline.errors import ProviderDataError
 from finops_pipeline.providers.aws.constants import (
     CE_COST_METRIC_COLUMNS,
-    CE_USAGE_COLUMN,
     CE_USAGE_METRIC,
 )
-
-PARSED_COLUMNS: tuple[str, ...] = (
-    "date",
-    "service",
-    "usage_type",
-    *CE_COST_METRIC_COLUMNS.values(),
-    CE_USAGE_COLUMN,
-    "currency",
-    "usage_unit",
-    "is_estimated",
-)
-
-
-@dataclass(frozen=True)
-class ParsedCosts:
-    """Rows from Cost Explorer plus what the response said about each day."""
-
-    frame: pd.DataFrame
-    #: Every day Cost Explorer reported, with its Estimated flag (days with no groups included).
-    estimated_by_day: dict[dt.date, bool]
+from finops_pipeline.providers.base import PARSED_COLUMNS, ParsedCosts
 
 
 def parse_cost_pages(pages: Iterable[dict[str, Any]]) -> ParsedCosts:

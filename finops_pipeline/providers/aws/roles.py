@@ -36,13 +36,9 @@ from finops_pipeline.errors import (
 )
 from finops_pipeline.providers.aws.client import quiet_aws_sdk_loggers, static_session
 from finops_pipeline.providers.aws.constants import CE_REGION
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials, AwsRoleCredentials
 from finops_pipeline.providers.aws.paging import EXPIRED_TOKEN_CODES
-from finops_pipeline.security.credentials import (
-    AwsAccessKeyCredentials,
-    AwsRoleCredentials,
-    Credentials,
-    Secret,
-)
+from finops_pipeline.security.credentials import Credentials, Secret
 from finops_pipeline.security.redaction import register_secrets
 
 logger = logging.getLogger(__name__)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from finops_pipeline.constants import PROVIDER_AWS
+from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials, AwsRoleCredentials
+from finops_pipeline.providers.aws.onboarding import AWS_ONBOARDING
 from finops_pipeline.providers.aws.sandbox.hook import attach_sandbox, is_sandbox_endpoint
+from finops_pipeline.providers.aws.validation import validate_account
 from finops_pipeline.providers.base import ProviderSpec
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, AwsRoleCredentials
 
 
 def attach_sandbox_to_sandbox_endpoint(client: Any, endpoint_url: str | None) -> None:
@@ -23,6 +26,12 @@ def attach_sandbox_to_sandbox_endpoint(client: Any, endpoint_url: str | None) ->
 
 AWS = ProviderSpec(
     name=PROVIDER_AWS,
-    credential_kinds=(AwsAccessKeyCredentials.KIND, AwsRoleCredentials.KIND),
+    display_name="AWS Cost Explorer",
+    credential_classes=(AwsAccessKeyCredentials, AwsRoleCredentials),
+    resource_key="aws_cost_explorer",
     client_hook=attach_sandbox_to_sandbox_endpoint,
+    onboarding=AWS_ONBOARDING,
+    validate=validate_account,
+    paid_api="Cost Explorer",
+    price_per_request_usd=CE_PRICE_PER_REQUEST_USD,
 )

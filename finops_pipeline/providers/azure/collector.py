@@ -12,7 +12,6 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from finops_pipeline.providers.aws.parsing import ParsedCosts
 from finops_pipeline.providers.azure.client import CostManagementQueryClient
 from finops_pipeline.providers.azure.paging import QuerySender, fetch_query_pages
 from finops_pipeline.providers.azure.parsing import CostRecord, merge_cost_types, read_cost_records
@@ -24,6 +23,7 @@ from finops_pipeline.providers.azure.query import (
     encode_query_body,
     split_query_windows,
 )
+from finops_pipeline.providers.base import ParsedCosts
 from finops_pipeline.sync.ranges import DateRange
 
 

@@ -34,8 +34,8 @@ from typing import Any
 import pandas as pd
 
 from finops_pipeline.errors import ProviderDataError
-from finops_pipeline.providers.aws.parsing import PARSED_COLUMNS, ParsedCosts
 from finops_pipeline.providers.azure.query import DEFAULT_GROUPING, USAGE_QUANTITY_COLUMN
+from finops_pipeline.providers.base import PARSED_COLUMNS, ParsedCosts
 
 #: Names the service gives the cost amount, in order of preference.
 COST_COLUMNS: tuple[str, ...] = ("Cost", "PreTaxCost")

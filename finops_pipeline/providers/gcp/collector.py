@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from finops_pipeline.providers.aws.parsing import PARSED_COLUMNS, ParsedCosts
+from finops_pipeline.providers.base import PARSED_COLUMNS, ParsedCosts
 from finops_pipeline.providers.gcp.client import BillingExport, QueryOutcome
 from finops_pipeline.providers.gcp.errors import BillingDataError
 from finops_pipeline.providers.gcp.query import (

@@ -26,6 +26,7 @@ from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.sync_state import outcomes_for_run
 from finops_pipeline.errors import ConfigurationError
 from finops_pipeline.providers.aws.client import client_config
+from finops_pipeline.providers.aws.credentials import AwsRoleCredentials
 from finops_pipeline.providers.aws.paging import fetch_all_pages
 from finops_pipeline.providers.aws.request import build_daily_cost_request
 from finops_pipeline.providers.aws.roles import session_for
@@ -35,7 +36,7 @@ from finops_pipeline.resources import (
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import AwsRoleCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 from finops_pipeline.sync.ranges import account_date_key
 from tests.aws_iam import (
     CUSTOMER_ACCOUNT,

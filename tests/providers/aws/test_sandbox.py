@@ -16,6 +16,7 @@ from finops_pipeline.errors import (
     ProviderThrottledError,
 )
 from finops_pipeline.providers.aws.client import build_cost_explorer_client, client_config
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.providers.aws.paging import fetch_all_pages
 from finops_pipeline.providers.aws.parsing import parse_cost_pages
 from finops_pipeline.providers.aws.request import build_daily_cost_request
@@ -33,7 +34,7 @@ from finops_pipeline.providers.aws.sandbox import (
 from finops_pipeline.providers.aws.sandbox.generator import SETTLING_DAYS
 from finops_pipeline.providers.aws.sandbox.service import history_start
 from finops_pipeline.providers.aws.spec import AWS
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 
 AS_OF = dt.date(2026, 3, 15)
 PULL = Pull(as_of=AS_OF, generation=1)

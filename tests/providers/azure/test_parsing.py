@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 
 from finops_pipeline.errors import ProviderDataError
-from finops_pipeline.providers.aws.parsing import PARSED_COLUMNS
 from finops_pipeline.providers.azure.parsing import (
     CostRecord,
     QueryPage,
@@ -20,6 +19,7 @@ from finops_pipeline.providers.azure.parsing import (
     parse_usage_date,
     read_cost_records,
 )
+from finops_pipeline.providers.base import PARSED_COLUMNS
 from tests.providers.azure.conftest import example_body_text
 
 COLUMNS = [

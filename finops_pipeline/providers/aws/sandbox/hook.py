@@ -38,6 +38,7 @@ from botocore.awsrequest import AWSPreparedRequest, AWSRequest, AWSResponse
 from botocore.credentials import Credentials as BotocoreCredentials
 
 from finops_pipeline.config import finops_home
+from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.providers.aws.sandbox.catalogue import account_names, organisation_members
 from finops_pipeline.providers.aws.sandbox.generator import DEFAULT_SEED, Pull, SandboxGenerator
 from finops_pipeline.providers.aws.sandbox.recommendations import (
@@ -50,7 +51,7 @@ from finops_pipeline.providers.aws.sandbox.service import (
     SandboxApiError,
     get_dimension_values,
 )
-from finops_pipeline.security.credentials import AwsAccessKeyCredentials, Secret
+from finops_pipeline.security.credentials import Secret
 
 logger = logging.getLogger(__name__)
 
