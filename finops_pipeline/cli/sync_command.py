@@ -110,6 +110,7 @@ def _print_sync(result: Any) -> None:
         "rows_removed",
         "rows_unchanged",
         "paid_ce_requests",
+        "paid_reconciliation_requests",
         "days_estimated",
         "days_final",
         "elapsed_seconds",

@@ -316,6 +316,21 @@ class ReconcilingCollector(CostCollector, Protocol):
         ...
 
 
+class BudgetedCollector(CostCollector, Protocol):
+    """A collector that says what a run will cost at least, for the tenant's budget.
+
+    Optional: ``finops_pipeline.sync.budgets`` reserves ``planned_paid_requests`` in
+    ``paid_request_unit`` (``request`` when absent; Azure will count ``qpu``) before any call,
+    and settles to the ``paid_requests`` the fetches report.
+    """
+
+    paid_request_unit: str
+
+    def planned_paid_requests(self, account: CloudAccount, windows: int) -> int:
+        """The fewest paid units fetching ``windows`` windows of ``account`` costs."""
+        ...
+
+
 def collector_for(provider: str, collectors: Mapping[str, CostCollector]) -> CostCollector:
     """The collector registered for ``provider``, or a clear error."""
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -50,6 +50,8 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
     """
 
     provider: str = PROVIDER_AWS
+    #: Every Cost Explorer request and page is one paid unit, counted against the budget.
+    paid_request_unit: ClassVar[str] = "request"
     endpoint_url: str | None = Field(
         default=None,
         description="Override the Cost Explorer endpoint for every account (private endpoint "
