@@ -16,11 +16,12 @@ window it checks (one ungrouped Cost Explorer request per account and window, st
 """
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import dagster as dg
 
 from finops_pipeline.config import FinopsConfig
+from finops_pipeline.db.quality import account_labels
 from finops_pipeline.quality.checks import COMPLETENESS, FRESHNESS, RECONCILIATION, SANITY
 from finops_pipeline.quality.evaluate import CheckScope, evaluate_check
 from finops_pipeline.quality.findings import CheckResult
@@ -43,8 +44,11 @@ _DESCRIPTIONS = {
 _SEVERITY = {FRESHNESS: dg.AssetCheckSeverity.WARN}
 
 
-def check_result(result: CheckResult, scope: CheckScope) -> dg.AssetCheckResult:
+def check_result(
+    result: CheckResult, scope: CheckScope, labels: Mapping[str, str] | None = None
+) -> dg.AssetCheckResult:
     """A Dagster check result naming each failing account and what is wrong with it."""
+    labels = labels or {}
     failing = result.failing
     metadata: dict[str, dg.MetadataValue] = {
         "scope": dg.MetadataValue.text(scope.describe),
@@ -54,9 +58,10 @@ def check_result(result: CheckResult, scope: CheckScope) -> dg.AssetCheckResult:
     }
     if failing:
         metadata["failures"] = dg.MetadataValue.md(
-            "| account | problems |\n|---|---|\n"
+            "| account | id | problems |\n|---|---|---|\n"
             + "\n".join(
-                f"| {finding.cloud_account_id} | {finding.summary.replace('|', '/')} |"
+                f"| {labels.get(finding.cloud_account_id, '(removed)')} | "
+                f"{finding.cloud_account_id} | {finding.summary.replace('|', '/')} |"
                 for finding in failing[:50]
             )
         )
@@ -81,8 +86,9 @@ def _run_check(
             today=dt.datetime.now(dt.UTC).date(),
             max_lag_days=config.freshness_max_lag_days,
         )
+        labels = account_labels(connection, [f.cloud_account_id for f in result.failing])
     context.log.info(result.description)
-    return check_result(result, scope)
+    return check_result(result, scope, labels)
 
 
 def _define(name: str) -> dg.AssetChecksDefinition:

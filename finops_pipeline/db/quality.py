@@ -409,3 +409,13 @@ def checked_accounts(connection: psycopg.Connection) -> list[str]:
         "SELECT id::text FROM cloud_accounts WHERE status = 'active' ORDER BY created_at, id"
     ).fetchall()
     return [row[0] for row in rows]
+
+
+def account_labels(connection: psycopg.Connection, account_ids: Sequence[str]) -> dict[str, str]:
+    """Account id -> "name (provider number)", for check results a person reads."""
+    rows = connection.execute(
+        "SELECT id::text, name, provider, provider_account_id FROM cloud_accounts "
+        "WHERE id = ANY(%s::uuid[])",
+        (_ids(account_ids),),
+    ).fetchall()
+    return {account: f"{name} ({provider} {number})" for account, name, provider, number in rows}

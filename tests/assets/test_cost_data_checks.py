@@ -165,6 +165,8 @@ def test_checks_pass_after_a_materialisation_and_name_damaged_accounts_and_days(
     assert reconciliation[altered].endswith("(difference +0.0200000000)")
     assert reconciliation[emptied].startswith(f"{lost_day:%Y-%m} USD: loaded ")
     assert emptied in (alone["reconciliation"].description or "")
+    failures = str(alone["completeness"].metadata["failures"].value)
+    assert f"| sandbox {NUMBERS[1]} (aws {NUMBERS[1]}) | {emptied} | 1 days changed" in failures
 
     completeness = per_account(alone["completeness"])
     assert not alone["completeness"].passed
