@@ -37,6 +37,8 @@ ENV_RECONCILE_AWS = "FINOPS_RECONCILE_AWS"
 #: How many days old an account's latest final day may be before the freshness check fails
 #: ("aws=6,azure=40"); unset providers keep their defaults.
 ENV_FRESHNESS_MAX_LAG_DAYS = "FINOPS_FRESHNESS_MAX_LAG_DAYS"
+#: Day of the next month until which Azure may still change a month's costs.
+ENV_AZURE_MONTH_CLOSE_DAY = "FINOPS_AZURE_MONTH_CLOSE_DAY"
 
 #: Default home for root. Its parents (``/var``, ``/var/lib``) are 0755 on every mainstream
 #: distribution, so pgserver's chmod of the data folder's parents changes nothing.
@@ -48,6 +50,8 @@ CE_DAILY_HISTORY_PREVIOUS_MONTHS = 13
 DEFAULT_SCHEDULE_HOUR_UTC = 6
 DEFAULT_RESTATEMENT_DAYS = 3
 DEFAULT_MONTH_REPULL_UNTIL_DAY = 5
+# Azure data changes until about the 5th of the following month.
+DEFAULT_AZURE_MONTH_CLOSE_DAY = 5
 DEFAULT_INITIAL_HISTORY_MONTHS = CE_DAILY_HISTORY_PREVIOUS_MONTHS
 # Cost Explorer throttling clears within a minute or so: 20 s, 40 s, 80 s (± jitter).
 DEFAULT_RETRY_DELAY_SECONDS = 20.0
@@ -115,6 +119,7 @@ class FinopsConfig:
         reconcile_aws: ``FINOPS_RECONCILE_AWS``.
         freshness_max_lag_days: ``FINOPS_FRESHNESS_MAX_LAG_DAYS``, per provider; only the
             providers it names.
+        azure_month_close_day: ``FINOPS_AZURE_MONTH_CLOSE_DAY``.
     """
 
     home: Path
@@ -133,6 +138,7 @@ class FinopsConfig:
     ce_max_attempts: int = CE_MAX_ATTEMPTS
     reconcile_aws: bool = True
     freshness_max_lag_days: Mapping[str, int] = field(default_factory=dict)
+    azure_month_close_day: int = DEFAULT_AZURE_MONTH_CLOSE_DAY
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FinopsConfig:
@@ -162,6 +168,7 @@ class FinopsConfig:
             ce_max_attempts=_ce_max_attempts(env),
             reconcile_aws=_text(env, ENV_RECONCILE_AWS).lower() not in _OFF_SWITCH,
             freshness_max_lag_days=_max_lag_days(env),
+            azure_month_close_day=_azure_month_close_day(env),
         )
 
     def endpoints(self) -> dict[str, str | None]:
@@ -245,3 +252,12 @@ def _max_lag_days(environ: Mapping[str, str]) -> dict[str, int]:
             )
         lags[provider.strip()] = int(days)
     return lags
+
+
+def _azure_month_close_day(environ: Mapping[str, str]) -> int:
+    day = _int(environ, ENV_AZURE_MONTH_CLOSE_DAY, DEFAULT_AZURE_MONTH_CLOSE_DAY)
+    if not 1 <= day <= 28:
+        raise ConfigurationError(
+            f"{ENV_AZURE_MONTH_CLOSE_DAY} must be a day of the month from 1 to 28."
+        )
+    return day

@@ -1,9 +1,12 @@
-"""``finops demo``: the whole product on the embedded default, against the sandbox.
+"""``finops demo``: the whole product on the embedded default, against the sandboxes.
 
-Registers sandbox accounts for a few tenants (credentials encrypted for real), discovers the
-members of the one management (payer) account, backfills their history through the real
-``cost_data`` asset and its checks as in-process range runs, runs the checks once more over
-everything, and summarises what is in ``cost_data``, the checks and the paid-request budgets. Safe to re-run: accounts are found again by their natural key, rows are
+The AWS tenant ``acme-retail`` registers a management (payer) account whose members are
+discovered; after the backfill the data-quality checks run over everything, and the summary
+shows them with each tenant's paid requests against its budget.
+
+Registers sandbox AWS accounts for a few tenants and an Azure tenant's subscriptions (credentials encrypted for real), backfills their
+history through the real ``cost_data`` asset as in-process range runs, and summarises what is
+in ``cost_data``. Safe to re-run: accounts are found again by their natural key, rows are
 replaced per window, and each run is a new sandbox pull, so restated values show as changed.
 """
 
@@ -23,7 +26,7 @@ import psycopg
 from finops_pipeline.cli.instance_config import write_instance_config
 from finops_pipeline.cli.runner import SyncResult, local_dagster_home, sync_accounts
 from finops_pipeline.config import finops_home
-from finops_pipeline.constants import PROVIDER_AWS
+from finops_pipeline.constants import PROVIDER_AWS, PROVIDER_AZURE
 from finops_pipeline.db.accounts import get_account, register_account
 from finops_pipeline.db.organizations import set_management_account
 from finops_pipeline.db.request_budget import BudgetStatus, budget_statuses, set_budget
@@ -37,9 +40,20 @@ from finops_pipeline.providers.aws.sandbox.hook import (
     sandbox_credentials,
 )
 from finops_pipeline.providers.aws.sandbox.service import history_start
+from finops_pipeline.providers.azure.sandbox import DEFAULT_TENANTS as AZURE_DEMO_TENANTS
+from finops_pipeline.providers.azure.sandbox import (
+    SANDBOX_RESOURCE_MANAGER as AZURE_SANDBOX_RESOURCE_MANAGER,
+)
+from finops_pipeline.providers.azure.sandbox import SandboxTenant as AzureSandboxTenant
+from finops_pipeline.providers.azure.sandbox import sandbox_credentials as azure_sandbox_credentials
+from finops_pipeline.providers.azure.spec import is_sandbox_endpoint as is_azure_sandbox_endpoint
 from finops_pipeline.quality.evaluate import CHECK_NAMES
 from finops_pipeline.security.ciphertext import CURRENT_KEY_ENV, KeyRing, encrypt
-from finops_pipeline.security.credentials import open_credentials, serialize_credentials
+from finops_pipeline.security.credentials import (
+    Credentials,
+    open_credentials,
+    serialize_credentials,
+)
 from finops_pipeline.security.keys import ensure_local_key, load_key_ring
 from finops_pipeline.sync.organizations import DiscoveryOutcome, discover_members
 
@@ -59,6 +73,7 @@ class DemoAccount:
     name: str
     number: str
     created: bool
+    provider: str = PROVIDER_AWS
 
 
 @dataclass(frozen=True)
@@ -153,53 +168,20 @@ def ensure_demo_accounts(
     accounts: list[DemoAccount] = []
     for tenant in tenants:
         for spec in tenant.accounts:
-            credentials = sandbox_credentials(spec.number)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT id::text FROM cloud_accounts "
-                    "WHERE tenant_id = %s AND provider = %s AND provider_account_id = %s",
-                    (tenant.tenant_id, PROVIDER_AWS, spec.number),
-                )
-                row = cursor.fetchone()
-            if row is None:
-                account_id = register_account(
+            accounts.append(
+                _ensure_sandbox_account(
                     connection,
                     ring,
                     tenant_id=tenant.tenant_id,
                     name=spec.name,
                     provider=PROVIDER_AWS,
-                    provider_account_id=spec.number,
-                    credentials=credentials,
+                    number=spec.number,
+                    credentials=sandbox_credentials(spec.number),
                     endpoint_url=SANDBOX_ENDPOINT_URL,
+                    is_sandbox=is_sandbox_endpoint,
                     # A payer's organisation is discovered: its members become accounts.
                     management_account=bool(spec.linked),
                 )
-                accounts.append(
-                    DemoAccount(account_id, tenant.tenant_id, spec.name, spec.number, True)
-                )
-                continue
-            account = get_account(connection, row[0])
-            if not is_sandbox_endpoint(account.endpoint_url):
-                raise ConfigurationError(
-                    f"Tenant {tenant.tenant_id} already has AWS account {spec.number} with a "
-                    "real endpoint; the demo only touches sandbox accounts. Use another "
-                    "database (FINOPS_HOME or DATABASE_URL) for the demo."
-                )
-            try:
-                open_credentials(account, ring)
-            except CredentialError:
-                blob = encrypt(serialize_credentials(credentials), ring, account.encryption_context)
-                with connection.transaction(), connection.cursor() as cursor:
-                    cursor.execute(
-                        "UPDATE cloud_accounts SET credentials_encrypted = %s, updated_at = now() "
-                        "WHERE id = %s",
-                        (blob, account.id),
-                    )
-            if spec.linked and not account.management_account:
-                # A database from a demo before payers discovered their members.
-                set_management_account(connection, account.id, True)
-            accounts.append(
-                DemoAccount(account.id, tenant.tenant_id, account.name, spec.number, False)
             )
     return accounts
 
@@ -236,13 +218,13 @@ def discover_demo_members(
     return outcomes, members
 
 
-def ensure_demo_budgets(connection: psycopg.Connection, tenants: Sequence[SandboxTenant]) -> None:
+def ensure_demo_budgets(connection: psycopg.Connection, tenant_ids: Sequence[str]) -> None:
     """Give each demo tenant a monthly paid-request budget, unless it has one already."""
-    existing = budget_statuses(connection, [tenant.tenant_id for tenant in tenants])
-    for tenant in tenants:
-        status = existing.get(tenant.tenant_id)
+    existing = budget_statuses(connection, tenant_ids)
+    for tenant in tenant_ids:
+        status = existing.get(tenant)
         if status is None or status.limit is None:
-            set_budget(connection, tenant.tenant_id, DEMO_MONTHLY_REQUEST_BUDGET)
+            set_budget(connection, tenant, DEMO_MONTHLY_REQUEST_BUDGET)
 
 
 def run_checks(
@@ -266,6 +248,91 @@ def run_checks(
     return sorted(
         found, key=lambda check: CHECK_NAMES.index(check[0]) if check[0] in CHECK_NAMES else 99
     )
+
+
+def ensure_azure_demo_subscriptions(
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    tenants: Sequence[AzureSandboxTenant] = AZURE_DEMO_TENANTS,
+) -> list[DemoAccount]:
+    """Register each Azure sandbox tenant's readable subscriptions once, as
+    :func:`ensure_demo_accounts` does for AWS; the demo tenant is named after the Entra tenant."""
+    accounts: list[DemoAccount] = []
+    for tenant in tenants:
+        credentials = azure_sandbox_credentials(tenant)
+        for subscription in tenant.subscriptions:
+            if not subscription.reader:
+                continue  # kept in the sandbox to show a 403; the demo loads what it can read
+            accounts.append(
+                _ensure_sandbox_account(
+                    connection,
+                    ring,
+                    tenant_id=tenant.name,
+                    name=subscription.name,
+                    provider=PROVIDER_AZURE,
+                    number=subscription.subscription_id,
+                    credentials=credentials,
+                    endpoint_url=AZURE_SANDBOX_RESOURCE_MANAGER,
+                    is_sandbox=is_azure_sandbox_endpoint,
+                )
+            )
+    return accounts
+
+
+def _ensure_sandbox_account(
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    *,
+    tenant_id: str,
+    name: str,
+    provider: str,
+    number: str,
+    credentials: Credentials,
+    endpoint_url: str,
+    is_sandbox: Callable[[str | None], bool],
+    management_account: bool = False,
+) -> DemoAccount:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id::text FROM cloud_accounts "
+            "WHERE tenant_id = %s AND provider = %s AND provider_account_id = %s",
+            (tenant_id, provider, number),
+        )
+        row = cursor.fetchone()
+    if row is None:
+        account_id = register_account(
+            connection,
+            ring,
+            tenant_id=tenant_id,
+            name=name,
+            provider=provider,
+            provider_account_id=number,
+            credentials=credentials,
+            endpoint_url=endpoint_url,
+            management_account=management_account,
+        )
+        return DemoAccount(account_id, tenant_id, name, number, True, provider)
+    account = get_account(connection, row[0])
+    if not is_sandbox(account.endpoint_url):
+        raise ConfigurationError(
+            f"Tenant {tenant_id} already has {provider} account {number} with a real endpoint; "
+            "the demo only touches sandbox accounts. Use another database (FINOPS_HOME or "
+            "DATABASE_URL) for the demo."
+        )
+    try:
+        open_credentials(account, ring)
+    except CredentialError:
+        blob = encrypt(serialize_credentials(credentials), ring, account.encryption_context)
+        with connection.transaction(), connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE cloud_accounts SET credentials_encrypted = %s, updated_at = now() "
+                "WHERE id = %s",
+                (blob, account.id),
+            )
+    if management_account and not account.management_account:
+        # A database from a demo before payers discovered their members.
+        set_management_account(connection, account.id, True)
+    return DemoAccount(account.id, tenant_id, account.name, number, False, provider)
 
 
 def count_rows(connection: psycopg.Connection, account_ids: Sequence[str]) -> int:
@@ -336,6 +403,7 @@ def run_demo(
     resources: Mapping[str, object],
     progress: ProgressCallback | None = None,
     tenants: Sequence[SandboxTenant] = DEMO_TENANTS,
+    azure_tenants: Sequence[AzureSandboxTenant] = AZURE_DEMO_TENANTS,
     today: dt.date | None = None,
 ) -> DemoReport:
     """Register the sandbox tenants and backfill ``days`` days, one range run per account."""
@@ -347,11 +415,13 @@ def run_demo(
         start=start, end=end, key_source=key_source, pull_generation=advance_generation()
     )
     report.accounts = ensure_demo_accounts(connection, ring, tenants)
-    ensure_demo_budgets(connection, tenants)
     report.discoveries, members = discover_demo_members(
         connection, ring, report.accounts, resources
     )
     report.accounts += members
+    report.accounts += ensure_azure_demo_subscriptions(connection, ring, azure_tenants)
+    tenant_ids = sorted({account.tenant_id for account in report.accounts})
+    ensure_demo_budgets(connection, tenant_ids)
     ids = [account.account_id for account in report.accounts]
     report.rows_before = count_rows(connection, ids)
     for index, account in enumerate(report.accounts, start=1):
@@ -371,7 +441,7 @@ def run_demo(
     report.rows_after = count_rows(connection, ids)
     report.tenants = tenant_summaries(connection, ids, start, end)
     report.checks = run_checks(instance, resources)
-    report.budgets = budget_statuses(connection, [tenant.tenant_id for tenant in tenants])
+    report.budgets = budget_statuses(connection, tenant_ids)
     report.elapsed_seconds = time.monotonic() - started
     return report
 
@@ -390,8 +460,16 @@ def summary_lines(report: DemoReport) -> list[str]:
         f"unchanged, {report.total('rows_removed'):,} removed",
         f"  paid CE requests    {paid} (${cost:.2f} on real AWS), {len(report.syncs)} range runs",
         f"  reconciliation      {report.total('paid_reconciliation_requests')} of those paid "
-        "requests (one ungrouped total per account and window; FINOPS_RECONCILE_AWS=0 "
+        "requests (one ungrouped total per AWS account and window; FINOPS_RECONCILE_AWS=0 "
         "turns it off)",
+        *(
+            [
+                f"  Azure queries       {report.total('azure_requests')} requests (not billed), "
+                f"{report.total('azure_qpu_consumed')} QPU of the tenant's quota"
+            ]
+            if report.total("azure_requests")
+            else []
+        ),
         f"  credentials key     {report.key_source}",
     ]
     names = {account.account_id: f"{account.name} {account.number}" for account in report.accounts}

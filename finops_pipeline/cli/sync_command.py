@@ -111,6 +111,8 @@ def _print_sync(result: Any) -> None:
         "rows_unchanged",
         "paid_ce_requests",
         "paid_reconciliation_requests",
+        "azure_requests",
+        "azure_qpu_consumed",
         "days_estimated",
         "days_final",
         "elapsed_seconds",

@@ -53,6 +53,11 @@ class WindowResult:
     rows_kept: int = 0
     #: Of ``paid_requests``, those spent on the provider's own totals (reconciliation).
     reconciliation_requests: int = 0
+    provider: str = ""
+    #: Every request the provider answered (None: only paid ones are counted).
+    requests: int | None = None
+    quota_consumed: Decimal = Decimal(0)
+    quota_unit: str | None = None
 
     @property
     def rows_in_window(self) -> int:
@@ -106,6 +111,23 @@ class CollectionReport:
     @property
     def paid_requests(self) -> int:
         return sum(window.paid_requests for window in self.windows)
+
+    def requests_by_provider(self) -> dict[str, int]:
+        """Requests per provider, for providers that count them apart from paid ones."""
+        totals: dict[str, int] = {}
+        for window in self.windows:
+            if window.requests is not None:
+                totals[window.provider] = totals.get(window.provider, 0) + window.requests
+        return totals
+
+    def quota_consumed(self) -> dict[str, Decimal]:
+        """Provider quota consumed, per quota unit (e.g. ``azure_qpu``)."""
+        totals: dict[str, Decimal] = {}
+        for window in self.windows:
+            if window.quota_unit is not None:
+                unit = window.quota_unit
+                totals[unit] = totals.get(unit, Decimal(0)) + window.quota_consumed
+        return totals
 
     @property
     def reconciliation_requests(self) -> int:
@@ -380,4 +402,8 @@ def _collect_window(
         load=load,
         rows=rows,
         rows_kept=rows_kept,
+        provider=account.provider,
+        requests=fetched.requests,
+        quota_consumed=fetched.quota_consumed,
+        quota_unit=fetched.quota_unit,
     )

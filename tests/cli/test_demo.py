@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from finops_pipeline.cli.commands import main
 from finops_pipeline.db.urls import to_libpq_url
 from finops_pipeline.providers.aws.sandbox.catalogue import DEMO_TENANTS
+from finops_pipeline.providers.azure.sandbox import DEFAULT_TENANTS as AZURE_TENANTS
 
 pytestmark = pytest.mark.integration
 
@@ -67,8 +68,16 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
     for tenant in DEMO_TENANTS:
         assert tenant.tenant_id in first
         assert re.search(rf"\n  {tenant.tenant_id} +\d+ of 2000 requests in ", first)
+    # One Azure tenant's subscriptions next to the AWS ones, from the Azure sandbox.
+    assert "fabrikam" in first
+    assert statistic(first, r"Azure queries\s+(\d+) requests") >= 6
+    azure_subscriptions = sum(s.reader for s in AZURE_TENANTS[0].subscriptions)
+    aws_accounts = sum(
+        len(t.accounts) + sum(len(a.linked) for a in t.accounts) for t in DEMO_TENANTS
+    )
+    checked = aws_accounts + azure_subscriptions
     for check in ("reconciliation", "freshness", "completeness", "sanity"):
-        assert re.search(rf"\n  ok +{check} +{check}: all 6 accounts pass", first), first
+        assert re.search(rf"\n  ok +{check} +{check}: all {checked} accounts pass", first), first
     assert re.search(r"organisation +payer acme payer \d{12}: 2 added, .*; 1 paid requests", first)
     assert f"local key file {tmp_path / 'encryption.key'}" in first
     before = snapshot(database_url)
@@ -90,13 +99,11 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
         accounts = connection.execute("SELECT count(*) FROM cloud_accounts").fetchone()
         secrets = connection.execute(
             "SELECT count(*) FROM cloud_accounts WHERE position('SBXK'::bytea in "
-            "credentials_encrypted) > 0"
+            "credentials_encrypted) > 0 OR position('sbx~'::bytea in credentials_encrypted) > 0"
         ).fetchone()
-    # The registered accounts and the payer's discovered members.
-    assert accounts == (
-        sum(len(t.accounts) + sum(len(a.linked) for a in t.accounts) for t in DEMO_TENANTS),
-    )
-    assert secrets == (0,)  # the access key ids are encrypted too
+    # The registered accounts, the payer's discovered members and the Azure subscriptions.
+    assert accounts == (checked,)
+    assert secrets == (0,)  # the access key ids and the Azure client secret are encrypted too
 
 
 def test_demo_refuses_more_days_than_daily_history(

@@ -23,6 +23,7 @@ from finops_pipeline.db.urls import with_database
 from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     PostgresResource,
 )
@@ -86,6 +87,7 @@ def resources(database_url: str, encryption_key: str) -> dict[str, Any]:
         "postgres": PostgresResource(database_url=database_url),
         "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
         "aws_cost_explorer": AwsCostExplorerResource(),
+        "azure_cost_management": AzureCostManagementResource(),
     }
 
 

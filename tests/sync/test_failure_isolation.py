@@ -26,6 +26,7 @@ from finops_pipeline.db.tenants import ensure_tenant
 from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     PostgresResource,
 )
@@ -75,7 +76,7 @@ def keys_account(
     return account_id, user.secret_access_key
 
 
-def test_good_account_loads_while_tampered_denied_untrusted_and_unsupported_ones_fail(
+def test_good_account_loads_while_tampered_denied_untrusted_and_mismatched_ones_fail(
     aws: None,
     database_url: str,
     encryption_key: str,
@@ -108,7 +109,8 @@ def test_good_account_loads_while_tampered_denied_untrusted_and_unsupported_ones
         provider_account_id=CUSTOMER_ACCOUNT,
         role_arn=role_arn,
     ).account_id
-    unsupported = register_account(
+    # An Azure subscription whose stored credentials are an AWS key.
+    mismatched = register_account(
         connection,
         key_ring,
         tenant_id="tenant-azure",
@@ -117,7 +119,7 @@ def test_good_account_loads_while_tampered_denied_untrusted_and_unsupported_ones
         provider_account_id="sub-0001",
         credentials=create_user("azure", None).credentials,
     )
-    ids = [good, tampered, denied, untrusted, unsupported]
+    ids = [good, tampered, denied, untrusted, mismatched]
     queue_moto_pages(paginate(simple_days(START, DAYS, SERVICES), per_page=10))
 
     with dg.instance_for_test() as instance, enable_iam_authentication():
@@ -132,6 +134,7 @@ def test_good_account_loads_while_tampered_denied_untrusted_and_unsupported_ones
                     pipeline_access_key_id=pipeline_user.access_key_id,
                     pipeline_secret_access_key=pipeline_user.secret_access_key,
                 ),
+                "azure_cost_management": AzureCostManagementResource(),
             },
             tags={
                 ASSET_PARTITION_RANGE_START_TAG: account_date_key(ids[0], START),
@@ -155,7 +158,7 @@ def test_good_account_loads_while_tampered_denied_untrusted_and_unsupported_ones
         tampered: ("TamperedCiphertextError", "Re-enter"),
         denied: ("ProviderAccessDeniedError", "ce:GetCostAndUsage"),
         untrusted: ("ProviderAccessDeniedError", "external id"),
-        unsupported: ("UnsupportedProviderError", "finops accounts disable"),
+        mismatched: ("CredentialError", "finops accounts add --provider azure"),
     }
     for account_id, (error_type, advice) in expected.items():
         outcome = outcomes[account_id]
@@ -236,6 +239,7 @@ def test_a_blob_copied_from_another_tenants_row_does_not_decrypt(
                 "postgres": PostgresResource(database_url=database_url),
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
                 "aws_cost_explorer": AwsCostExplorerResource(),
+                "azure_cost_management": AzureCostManagementResource(),
             },
             tags={
                 ASSET_PARTITION_RANGE_START_TAG: account_date_key(victim, START),
@@ -269,6 +273,7 @@ def materialize_accounts(
             # One botocore retry (max_attempts counts retries) keeps the step's retry policy
             # the thing under test.
             "aws_cost_explorer": AwsCostExplorerResource(max_attempts=1),
+            "azure_cost_management": AzureCostManagementResource(),
         },
         tags={
             ASSET_PARTITION_RANGE_START_TAG: account_date_key(ids[0], start),

@@ -16,6 +16,7 @@ from finops_pipeline.db.sync_state import outcomes_for_run
 from finops_pipeline.db.urls import to_libpq_url
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     PostgresResource,
 )
@@ -85,6 +86,7 @@ def resources(database_url: str, encryption_key: str) -> dict[str, object]:
         "postgres": PostgresResource(database_url=database_url),
         "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
         "aws_cost_explorer": AwsCostExplorerResource(),
+        "azure_cost_management": AzureCostManagementResource(),
     }
 
 
