@@ -28,6 +28,7 @@ from finops_pipeline.providers.aws.sandbox import (
 )
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     PostgresResource,
 )
@@ -60,6 +61,7 @@ def resources(database_url: str, encryption_key: str) -> dict[str, Any]:
         "postgres": PostgresResource(database_url=database_url),
         "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
         "aws_cost_explorer": AwsCostExplorerResource(),
+        "azure_cost_management": AzureCostManagementResource(),
     }
 
 

@@ -28,6 +28,7 @@ from finops_pipeline.providers.aws.sandbox import (
 )
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     PostgresResource,
 )
@@ -74,6 +75,7 @@ def run(
             "postgres": PostgresResource(database_url=database_url),
             "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
             "aws_cost_explorer": AwsCostExplorerResource(),
+            "azure_cost_management": AzureCostManagementResource(),
         },
         tags={
             ASSET_PARTITION_RANGE_START_TAG: account_date_key(ids[0], START),

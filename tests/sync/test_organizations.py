@@ -37,6 +37,7 @@ from finops_pipeline.providers.aws.sandbox import (
 from finops_pipeline.providers.aws.spec import AWS
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     PostgresResource,
 )
@@ -207,6 +208,7 @@ def test_members_and_the_payer_each_load_only_their_own_costs(
                 "postgres": PostgresResource(database_url=database_url),
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
                 "aws_cost_explorer": AwsCostExplorerResource(),
+                "azure_cost_management": AzureCostManagementResource(),
             },
             tags={
                 ASSET_PARTITION_RANGE_START_TAG: account_date_key(ids[0], START),
@@ -254,6 +256,7 @@ def test_the_sensor_and_the_cli_discover_members(
                 "postgres": PostgresResource(database_url=database_url),
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
                 "aws_cost_explorer": AwsCostExplorerResource(),
+                "azure_cost_management": AzureCostManagementResource(),
             },
         ) as context,
     ):
