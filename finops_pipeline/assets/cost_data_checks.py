@@ -23,7 +23,7 @@ import dagster as dg
 from finops_pipeline.config import FinopsConfig
 from finops_pipeline.db.quality import account_labels
 from finops_pipeline.quality.checks import COMPLETENESS, FRESHNESS, RECONCILIATION, SANITY
-from finops_pipeline.quality.evaluate import CheckScope, evaluate_check
+from finops_pipeline.quality.evaluate import CheckScope, evaluate_check, unreconciled_accounts
 from finops_pipeline.quality.findings import CheckResult
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sync.run_tags import run_account_ranges
@@ -87,8 +87,22 @@ def _run_check(
             max_lag_days=config.freshness_max_lag_days,
         )
         labels = account_labels(connection, [f.cloud_account_id for f in result.failing])
+        unreconciled = unreconciled_accounts(connection, scope) if name == RECONCILIATION else []
     context.log.info(result.description)
-    return check_result(result, scope, labels)
+    evaluation = check_result(result, scope, labels)
+    if name == RECONCILIATION:
+        metadata = dict(evaluation.metadata or {})
+        # Passing with nothing compared is not the same as matching: say which ones.
+        metadata["accounts_not_reconciled"] = dg.MetadataValue.int(len(unreconciled))
+        if unreconciled:
+            metadata["not_reconciled"] = dg.MetadataValue.text(", ".join(unreconciled[:50]))
+        evaluation = dg.AssetCheckResult(
+            passed=evaluation.passed,
+            severity=evaluation.severity,
+            description=evaluation.description,
+            metadata=metadata,
+        )
+    return evaluation
 
 
 def _define(name: str) -> dg.AssetChecksDefinition:

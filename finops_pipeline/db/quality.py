@@ -419,3 +419,27 @@ def account_labels(connection: psycopg.Connection, account_ids: Sequence[str]) -
         (_ids(account_ids),),
     ).fetchall()
     return {account: f"{name} ({provider} {number})" for account, name, provider, number in rows}
+
+
+def accounts_with_provider_totals(
+    connection: psycopg.Connection,
+    account_ids: Sequence[str],
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> set[str]:
+    """The accounts that have provider totals stored for some day of ``start``..``end``."""
+    rows = connection.execute(
+        "WITH "
+        + _ACCOUNTS
+        + """
+        SELECT a.id::text FROM accounts AS a
+        WHERE EXISTS (
+            SELECT 1 FROM cost_provider_totals AS t
+            WHERE t.tenant_id = a.tenant_id AND t.cloud_account_id = a.id
+              AND t.date BETWEEN %(start)s AND %(end)s
+        )
+        """,
+        {"ids": _ids(account_ids), "start": start or _EARLIEST, "end": end or _LATEST},
+    ).fetchall()
+    return {row[0] for row in rows}

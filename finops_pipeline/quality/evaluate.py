@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import psycopg
 
 from finops_pipeline.db.quality import (
+    accounts_with_provider_totals,
     checked_accounts,
     day_coverage,
     latest_final_days,
@@ -109,3 +110,12 @@ def evaluate_check(
         # No end bound: rows dated after the scope (in the future) are what it looks for.
         return check_sanity(sanity_facts(connection, accounts, today=today, start=scope.start))
     raise ValueError(f"Unknown check {check!r}; use one of {', '.join(CHECK_NAMES)}.")
+
+
+def unreconciled_accounts(connection: psycopg.Connection, scope: CheckScope) -> list[str]:
+    """Accounts in ``scope`` with no provider totals to reconcile against (a provider without
+    a ``provider_totals`` seam yet, or AWS with ``FINOPS_RECONCILE_AWS=0``): their
+    reconciliation passes with nothing compared, so the check lists them."""
+    accounts = scope.account_ids or tuple(checked_accounts(connection))
+    covered = accounts_with_provider_totals(connection, accounts, start=scope.start, end=scope.end)
+    return sorted(set(accounts) - covered)

@@ -124,6 +124,7 @@ def test_checks_pass_after_a_materialisation_and_name_damaged_accounts_and_days(
     assert result.success
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert sorted(evaluations) == ["completeness", "freshness", "reconciliation", "sanity"]
+    assert evaluations["reconciliation"].metadata["accounts_not_reconciled"].value == 0
     for name, evaluation in evaluations.items():
         assert evaluation.passed, (name, evaluation.description)
         assert sorted(per_account(evaluation)) == sorted(ids)
@@ -222,10 +223,17 @@ def test_without_reconciliation_no_request_is_paid_and_nothing_is_compared(
     monkeypatch.setenv("FINOPS_RECONCILE_AWS", "0")
     ids = add_sandbox_accounts(connection, key_ring)
     result = materialize_with_checks(instance, database_url, encryption_key, ids)
+    assert result.success
     metadata = result.asset_materializations_for_node("cost_data")[0].metadata
     assert metadata["paid_reconciliation_requests"].value == 0
     assert metadata["paid_ce_requests"].value == request_counts().paid == 2
     assert connection.execute("SELECT count(*) FROM cost_provider_totals").fetchone() == (0,)
+    # Nothing compared is not a match: the check says which accounts it could not reconcile.
+    reconciliation = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == "reconciliation"
+    )
+    assert reconciliation.metadata["accounts_not_reconciled"].value == 2
+    assert reconciliation.metadata["not_reconciled"].value == ", ".join(sorted(ids))
 
 
 def test_the_asset_carries_a_freshness_policy_and_the_job_runs_its_checks() -> None:
