@@ -23,6 +23,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
+from finops_pipeline.cli.demo_insights import InsightsReport, insights_lines, materialize_insights
 from finops_pipeline.cli.instance_config import write_instance_config
 from finops_pipeline.cli.runner import SyncResult, local_dagster_home, sync_accounts
 from finops_pipeline.config import finops_home
@@ -100,6 +101,7 @@ class DemoReport:
     rows_before: int = 0
     rows_after: int = 0
     tenants: list[TenantSummary] = field(default_factory=list)
+    insights: InsightsReport = field(default_factory=InsightsReport)
     elapsed_seconds: float = 0.0
     discoveries: list[DiscoveryOutcome] = field(default_factory=list)
     #: (check, passed, description) of the checks run over every account at the end.
@@ -113,6 +115,7 @@ class DemoReport:
     def success(self) -> bool:
         return (
             all(sync.success for sync in self.syncs)
+            and self.insights.success
             and all(outcome.error is None for outcome in self.discoveries)
             and all(passed for _, passed, _ in self.checks)
         )
@@ -442,6 +445,13 @@ def run_demo(
     report.tenants = tenant_summaries(connection, ids, start, end)
     report.checks = run_checks(instance, resources)
     report.budgets = budget_statuses(connection, tenant_ids)
+    report.insights = materialize_insights(
+        account_ids=ids,
+        tenant_ids=sorted({account.tenant_id for account in report.accounts}),
+        instance=instance,
+        resources=resources,
+        run_config=QUIET_RUN_CONFIG,
+    )
     report.elapsed_seconds = time.monotonic() - started
     return report
 
@@ -490,6 +500,7 @@ def summary_lines(report: DemoReport) -> list[str]:
         )
         for service, amount in tenant.top_services:
             lines.append(f"      {service:<52} {amount:>12,.2f}")
+    lines.extend(insights_lines(report.insights))
     return lines
 
 

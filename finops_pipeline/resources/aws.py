@@ -12,6 +12,7 @@ from finops_pipeline.config import FinopsConfig
 from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.providers import provider_spec
+from finops_pipeline.providers.aws.anomalies import FetchedAnomalies, fetch_aws_anomalies
 from finops_pipeline.providers.aws.client import client_config, cost_explorer_client
 from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS, CE_TOTAL_METRIC
 from finops_pipeline.providers.aws.credentials import AwsRoleCredentials
@@ -21,6 +22,7 @@ from finops_pipeline.providers.aws.organizations import (
 )
 from finops_pipeline.providers.aws.paging import fetch_all_pages
 from finops_pipeline.providers.aws.parsing import parse_cost_pages, parse_total_pages
+from finops_pipeline.providers.aws.recommendations import fetch_aws_recommendations
 from finops_pipeline.providers.aws.request import (
     build_daily_cost_request,
     build_daily_total_request,
@@ -33,6 +35,7 @@ from finops_pipeline.providers.aws.roles import (
     session_for,
 )
 from finops_pipeline.providers.base import FetchedCosts, ProviderTotals
+from finops_pipeline.providers.recommenders import FetchedRecommendations
 from finops_pipeline.security.credentials import Credentials
 from finops_pipeline.sync.ranges import DateRange
 
@@ -205,3 +208,17 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
         """A management account's organisation: LINKED_ACCOUNT values, paid per page."""
         client = self._client(account, self._session_for_account(account, credentials))
         return discover_linked_accounts(client.get_dimension_values, today=today)
+
+    def fetch_recommendations(
+        self, account: CloudAccount, credentials: Credentials
+    ) -> FetchedRecommendations:
+        """The account's rightsizing and Savings Plans recommendations (paid, $0.01 a page)."""
+        client = self._client(account, self._session_for_account(account, credentials))
+        return fetch_aws_recommendations(client, account=account.provider_account_id)
+
+    def fetch_provider_anomalies(
+        self, account: CloudAccount, credentials: Credentials, window: DateRange
+    ) -> FetchedAnomalies:
+        """Cost Anomaly Detection's anomalies that started in ``window`` (paid, $0.01 a page)."""
+        client = self._client(account, self._session_for_account(account, credentials))
+        return fetch_aws_anomalies(client, start=window.start, end=window.end)

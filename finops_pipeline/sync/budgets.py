@@ -126,3 +126,35 @@ def reserve_run(
             for account_id, _ in planned:
                 budget.planned[account_id] = 0
     return budget
+
+
+class BudgetMeter:
+    """The request budget for refreshes that call the provider account by account
+    (``sync.recommendation_refresh.PaidRequestMeter``): one paid request is reserved before
+    each account, refused when the tenant's budget is spent, and settled to the real count."""
+
+    def __init__(self, connection: psycopg.Connection, *, purpose: str) -> None:
+        self._connection = connection
+        self._purpose = purpose
+        self._month = current_month()
+
+    def allow(self, account: CloudAccount) -> None:
+        """Reserve the account's first paid request, or raise RequestBudgetExceededError."""
+        reserve_requests(
+            self._connection,
+            account.tenant_id,
+            {(account.id, account.provider): 1},
+            month=self._month,
+            purpose=f"{self._purpose} of account {account.id}",
+        )
+
+    def record(self, account: CloudAccount, paid_requests: int) -> None:
+        """Replace the reservation with the requests the account really made."""
+        record_requests(
+            self._connection,
+            account.tenant_id,
+            account.id,
+            account.provider,
+            paid_requests - 1,
+            month=self._month,
+        )

@@ -16,7 +16,7 @@
 - ``cost_data_focus``: members show their payer as BillingAccountId/Name.
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-01
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 from alembic import op
 
 revision = "0007"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

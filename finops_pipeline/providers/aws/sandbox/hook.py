@@ -39,6 +39,10 @@ from botocore.credentials import Credentials as BotocoreCredentials
 
 from finops_pipeline.config import finops_home
 from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
+from finops_pipeline.providers.aws.sandbox.anomalies import (
+    ANOMALIES_OPERATION,
+    AnomalyDetectionSandbox,
+)
 from finops_pipeline.providers.aws.sandbox.catalogue import account_names, organisation_members
 from finops_pipeline.providers.aws.sandbox.generator import DEFAULT_SEED, Pull, SandboxGenerator
 from finops_pipeline.providers.aws.sandbox.recommendations import (
@@ -317,6 +321,7 @@ class SandboxResponder:
         generator = SandboxGenerator(self.settings.seed)
         self.service = CostExplorerSandbox(generator, page_size=self.settings.page_size)
         self.recommendations = RecommendationsSandbox(generator)
+        self.anomalies = AnomalyDetectionSandbox(generator)
 
     def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         global _attempts
@@ -327,10 +332,12 @@ class SandboxResponder:
         try:
             account = _authenticate(request)
             operation = _header(request, "X-Amz-Target").removeprefix(_TARGET_PREFIX)
-            if (
-                operation not in {"GetCostAndUsage", "GetDimensionValues"}
-                and operation not in RECOMMENDATION_OPERATIONS
-            ):
+            if operation not in {
+                "GetCostAndUsage",
+                "GetDimensionValues",
+                ANOMALIES_OPERATION,
+                *RECOMMENDATION_OPERATIONS,
+            }:
                 raise SandboxApiError(
                     "UnsupportedOperation", f"The sandbox does not implement {operation}"
                 )
@@ -353,6 +360,8 @@ class SandboxResponder:
                 page = self.recommendations.answer(
                     operation, body, caller=account, pull=settings.pull()
                 )
+            elif operation == ANOMALIES_OPERATION:
+                page = self.anomalies.get_anomalies(body, caller=account, pull=settings.pull())
             else:
                 page = self.service.get_cost_and_usage(body, caller=account, pull=settings.pull())
         except SandboxApiError as error:
