@@ -192,3 +192,32 @@ def test_the_success_metadata_shows_the_spend(
     assert metadata["paid_requests_this_month"].value == {
         "globex": f"{request_counts().paid} of 50 requests in {month}"
     }
+
+
+def test_recommendation_refreshes_count_against_the_budget(
+    connection: psycopg.Connection, key_ring: KeyRing
+) -> None:
+    from finops_pipeline.security.credentials import open_credentials
+    from finops_pipeline.sync.budgets import BudgetMeter
+    from finops_pipeline.sync.recommendation_refresh import refresh_accounts
+
+    account = register(connection, key_ring, "globex", "320000000001")
+    set_budget(connection, "globex", 0)
+
+    def refresh() -> object:
+        return refresh_accounts(
+            [account],
+            connection=connection,
+            decrypt=lambda a: open_credentials(a, key_ring),
+            collectors={"aws": AwsCostExplorerResource()},
+            meter=BudgetMeter(connection, purpose="refreshing the recommendations"),
+        )
+
+    refused = refresh()
+    assert [f.error_type for f in refused.failures] == ["RequestBudgetExceededError"]  # type: ignore[attr-defined]
+    assert request_counts().total == 0
+    set_budget(connection, "globex", 100)
+    refreshed = refresh()
+    assert not refreshed.failures  # type: ignore[attr-defined]
+    assert request_counts().paid >= 2
+    assert counted(connection) == {account: request_counts().paid}
