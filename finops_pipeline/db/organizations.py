@@ -217,3 +217,16 @@ def take_over_member(
             """,
             (blob, kind, name, endpoint_url, management_account, account.id),
         )
+
+
+def member_accounts(
+    connection: psycopg.Connection, payer_ids: Sequence[str]
+) -> list[tuple[str, str, str, str]]:
+    """Active members of these payers: (id, tenant, name, number), by number."""
+    rows = connection.execute(
+        "SELECT id::text, tenant_id, name, provider_account_id FROM cloud_accounts "
+        "WHERE payer_account_id::text = ANY(%s) AND status = 'active' "
+        "ORDER BY provider_account_id",
+        (list(payer_ids),),
+    ).fetchall()
+    return [(str(a), str(t), str(n), str(p)) for a, t, n, p in rows]

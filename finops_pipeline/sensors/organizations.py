@@ -9,18 +9,20 @@ import datetime as dt
 
 import dagster as dg
 
+from finops_pipeline.config import FinopsConfig
 from finops_pipeline.db.organizations import management_accounts
 from finops_pipeline.resources.aws import AwsCostExplorerResource
 from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.postgres import PostgresResource
-from finops_pipeline.sensors.settings import sensor_default_status, sensor_interval_seconds
 from finops_pipeline.sync.organizations import DISCOVERY_INTERVAL, discover_members
+
+_CONFIG = FinopsConfig.from_env()
 
 
 @dg.sensor(
     name="aws_organization_members_sensor",
-    minimum_interval_seconds=sensor_interval_seconds(),
-    default_status=sensor_default_status(),
+    minimum_interval_seconds=_CONFIG.sensor_interval_seconds,
+    default_status=_CONFIG.sensor_default_status(),
     description=(
         "Lists each AWS management account's members (Cost Explorer LINKED_ACCOUNT values, a "
         "paid request per page) once a day: new members become accounts using the payer's "

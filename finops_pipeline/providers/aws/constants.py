@@ -11,7 +11,6 @@ CE_COST_METRIC_COLUMNS: dict[str, str] = {
     "NetUnblendedCost": "net_unblended_cost",
 }
 CE_USAGE_METRIC = "UsageQuantity"
-CE_USAGE_COLUMN = "usage_quantity"
 
 # The metric the reconciliation's ungrouped total asks for; cost_data.unblended_cost holds it.
 CE_TOTAL_METRIC = "UnblendedCost"
