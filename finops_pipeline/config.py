@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -35,6 +35,12 @@ ENV_STS_ENDPOINT_URL = "FINOPS_STS_ENDPOINT_URL"
 #: botocore's retries of one throttled or failed Cost Explorer request, before the run's own.
 ENV_CE_MAX_ATTEMPTS = "FINOPS_CE_MAX_ATTEMPTS"
 ENV_SCHEDULE_ACCOUNTS_PER_RUN = "FINOPS_SCHEDULE_ACCOUNTS_PER_RUN"
+#: The reconciliation's ungrouped GetCostAndUsage total per account and window (one more paid
+#: request each); on unless set to 0/off/false.
+ENV_RECONCILE_AWS = "FINOPS_RECONCILE_AWS"
+#: How many days old an account's latest final day may be before the freshness check fails
+#: ("aws=6,azure=40"); unset providers keep their defaults.
+ENV_FRESHNESS_MAX_LAG_DAYS = "FINOPS_FRESHNESS_MAX_LAG_DAYS"
 #: Day of the next month until which Azure may still change a month's costs.
 ENV_AZURE_MONTH_CLOSE_DAY = "FINOPS_AZURE_MONTH_CLOSE_DAY"
 
@@ -62,6 +68,7 @@ DEFAULT_SCHEDULE_ACCOUNTS_PER_RUN = 50
 MAX_SCHEDULE_ACCOUNTS_PER_RUN = 1000
 
 _OFF = frozenset({"off", "none", "no", "false", "disabled"})
+_OFF_SWITCH = _OFF | {"0"}
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 Status = Literal["running", "stopped"]
@@ -120,6 +127,9 @@ class FinopsConfig:
         ce_max_attempts: ``FINOPS_CE_MAX_ATTEMPTS``.
         schedule_accounts_per_run: ``FINOPS_SCHEDULE_ACCOUNTS_PER_RUN``: the most accounts
             sharing a window that one daily run loads (1 for one run per account).
+        reconcile_aws: ``FINOPS_RECONCILE_AWS``.
+        freshness_max_lag_days: ``FINOPS_FRESHNESS_MAX_LAG_DAYS``, per provider; only the
+            providers it names.
         azure_month_close_day: ``FINOPS_AZURE_MONTH_CLOSE_DAY``.
     """
 
@@ -138,6 +148,8 @@ class FinopsConfig:
     sts_endpoint_url: str | None = None
     ce_max_attempts: int = CE_MAX_ATTEMPTS
     schedule_accounts_per_run: int = DEFAULT_SCHEDULE_ACCOUNTS_PER_RUN
+    reconcile_aws: bool = True
+    freshness_max_lag_days: Mapping[str, int] = field(default_factory=dict)
     azure_month_close_day: int = DEFAULT_AZURE_MONTH_CLOSE_DAY
 
     @classmethod
@@ -167,6 +179,8 @@ class FinopsConfig:
             sts_endpoint_url=_text(env, ENV_STS_ENDPOINT_URL) or None,
             ce_max_attempts=_ce_max_attempts(env),
             schedule_accounts_per_run=_schedule_accounts_per_run(env),
+            reconcile_aws=_text(env, ENV_RECONCILE_AWS).lower() not in _OFF_SWITCH,
+            freshness_max_lag_days=_max_lag_days(env),
             azure_month_close_day=_azure_month_close_day(env),
         )
 
@@ -265,6 +279,20 @@ def _schedule_accounts_per_run(environ: Mapping[str, str]) -> int:
             f"{MAX_SCHEDULE_ACCOUNTS_PER_RUN}."
         )
     return int(text)
+
+
+def _max_lag_days(environ: Mapping[str, str]) -> dict[str, int]:
+    text = _text(environ, ENV_FRESHNESS_MAX_LAG_DAYS)
+    lags: dict[str, int] = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        provider, _, days = part.partition("=")
+        if not provider.strip() or not days.strip().isdigit():
+            raise ConfigurationError(
+                f"{ENV_FRESHNESS_MAX_LAG_DAYS} takes provider=days pairs, e.g. "
+                f"'aws=6,azure=40', not {text!r}."
+            )
+        lags[provider.strip()] = int(days)
+    return lags
 
 
 def _azure_month_close_day(environ: Mapping[str, str]) -> int:

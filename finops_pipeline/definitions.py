@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from finops_pipeline.assets import cost_data
+from finops_pipeline.assets import COST_DATA_CHECKS, cost_data
 from finops_pipeline.assets.anomalies import cost_anomalies, provider_cost_anomalies
 from finops_pipeline.assets.recommendations import cost_recommendations
 from finops_pipeline.assets.summary import cost_summary
@@ -21,6 +21,7 @@ from finops_pipeline.insights_schedules import (
 from finops_pipeline.resources import default_resources
 from finops_pipeline.schedules import daily_cost_sync
 from finops_pipeline.sensors import (
+    aws_organization_members_sensor,
     cloud_accounts_sensor,
     last_sync_failure_sensor,
     last_sync_success_sensor,
@@ -30,8 +31,17 @@ from finops_pipeline.sensors.tenants import tenants_sensor
 
 cost_data_job = dg.define_asset_job(
     COST_DATA_JOB_NAME,
-    selection=[cost_data],
-    description="Fetch daily costs for the selected accounts and days into cost_data.",
+    # The checks run after every materialisation, in the same run, over its accounts and days.
+    selection=dg.AssetSelection.assets(cost_data) | dg.AssetSelection.checks(*COST_DATA_CHECKS),
+    description="Fetch daily costs for the selected accounts and days into cost_data, then "
+    "check them.",
+)
+
+#: The checks alone, over every active account and all days: the UI's Launchpad, or a schedule.
+cost_data_checks_job = dg.define_asset_job(
+    "cost_data_checks_job",
+    selection=dg.AssetSelection.checks(*COST_DATA_CHECKS),
+    description="Run cost_data's data-quality checks over every active account and all days.",
 )
 
 cost_recommendations_job = dg.define_asset_job(
@@ -54,10 +64,17 @@ defs = dg.Definitions(
         provider_cost_anomalies,
         cost_summary,
     ],
-    jobs=[cost_data_job, cost_recommendations_job, provider_cost_anomalies_job],
+    asset_checks=list(COST_DATA_CHECKS),
+    jobs=[
+        cost_data_job,
+        cost_data_checks_job,
+        cost_recommendations_job,
+        provider_cost_anomalies_job,
+    ],
     schedules=[daily_cost_sync, weekly_recommendations_refresh, daily_provider_anomalies],
     sensors=[
         cloud_accounts_sensor,
+        aws_organization_members_sensor,
         last_sync_success_sensor,
         last_sync_failure_sensor,
         tenants_sensor,

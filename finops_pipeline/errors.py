@@ -107,6 +107,13 @@ class AccountNotFoundError(FinopsError):
     """No cloud account has the given id."""
 
 
+class RequestBudgetExceededError(FinopsError):
+    """The tenant's monthly paid-request budget would be exceeded; nothing was requested.
+
+    Permanent for this run: a retry in the same month meets the same budget.
+    """
+
+
 class NetworkError(FinopsError):
     """A network connection failed or timed out."""
 

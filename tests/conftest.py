@@ -26,6 +26,9 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing-ambient-not-used")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing-ambient-not-used")
 # Step retries keep their count and backoff, without the production delay between attempts.
 os.environ.setdefault("FINOPS_RETRY_DELAY_SECONDS", "0")
+# Tests that count Cost Explorer requests exactly predate the reconciliation's extra ungrouped
+# request; the tests of reconciliation switch it on (FINOPS_RECONCILE_AWS=1).
+os.environ.setdefault("FINOPS_RECONCILE_AWS", "0")
 
 # Under /var/tmp, whose parents are world-traversable, so the embedded server opens no folder.
 EMBEDDED_TEST_HOME = Path(f"/var/tmp/finops-tests-{os.getuid()}")

@@ -1,5 +1,6 @@
 """The ``cost_data`` asset: daily cloud costs per account, loaded idempotently."""
 
+import datetime as dt
 from typing import Any
 
 import dagster as dg
@@ -46,6 +47,13 @@ COST_DATA_COLUMNS = dg.TableSchema(
 )
 
 
+#: The daily schedule materialises cost_data once a day; a day and a few hours without a
+#: materialisation shows the asset as stale in the UI. The data's own lag (days estimated,
+#: per provider) is the freshness check's business.
+COST_DATA_FRESHNESS_POLICY = dg.FreshnessPolicy.time_window(
+    fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=26)
+)
+
 #: One collector resource per registered provider: adding a cloud adds its resource here.
 COLLECTOR_RESOURCE_KEYS: dict[str, str] = {
     spec.name: spec.resource_key for spec in provider_specs()
@@ -64,6 +72,7 @@ _COST_DATA_ATTRIBUTES: dict[str, Any] = dict(
     owners=["team:finops"],
     tags={"domain": "finops"},
     metadata={"dagster/column_schema": COST_DATA_COLUMNS, "dagster/table_name": "cost_data"},
+    freshness_policy=COST_DATA_FRESHNESS_POLICY,
 )
 
 
@@ -169,6 +178,7 @@ def report_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue | in
         "rows_removed": dg.MetadataValue.int(totals["removed"]),
         "rows_unchanged": dg.MetadataValue.int(totals["unchanged"]),
         "paid_ce_requests": dg.MetadataValue.int(report.paid_requests),
+        "paid_reconciliation_requests": dg.MetadataValue.int(report.reconciliation_requests),
         "ce_request_cost_usd": dg.MetadataValue.float(
             float(report.paid_requests) * float(CE_PRICE_PER_REQUEST_USD)
         ),
@@ -183,6 +193,10 @@ def report_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue | in
     }
     for currency, amount in sorted(report.cost_by_currency().items()):
         metadata[f"total_unblended_cost_{currency}"] = dg.MetadataValue.text(str(amount))
+    if report.payer_of:
+        metadata["paid_requests_by_payer"] = dg.MetadataValue.json(report.paid_requests_by_payer())
+    if report.budgets:
+        metadata["paid_requests_this_month"] = dg.MetadataValue.json(report.budgets)
     if report.no_data_notes:
         # A JSON list, so the CLI can join the notes of several runs.
         metadata["no_data"] = dg.MetadataValue.json(report.no_data_notes)

@@ -8,6 +8,7 @@ from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.providers.recommenders import RecommendationCollector
 from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.postgres import PostgresResource
+from finops_pipeline.sync.budgets import BudgetMeter
 from finops_pipeline.sync.recommendation_refresh import RefreshReport, refresh_accounts
 
 #: Metadata key of the paid provider requests, the same as ``cost_data``'s, so a tenant's
@@ -75,6 +76,8 @@ def cost_recommendations(context: dg.AssetExecutionContext) -> dg.MaterializeRes
             decrypt=credential_decryptor.decrypt_credentials,
             collectors=recommenders_from(context),
             run_id=context.run.run_id,
+            # Recommendation requests are paid too: they count against the tenant's budget.
+            meter=BudgetMeter(connection, purpose="refreshing the recommendations"),
         )
     for refreshed in report.refreshed:
         for note in refreshed.notes:

@@ -149,6 +149,13 @@ def accounts() -> None:
     help="Validate now (AWS: one paid request; Azure: one query's QPU); remove the account "
     "if it fails.",
 )
+@click.option(
+    "--management-account",
+    is_flag=True,
+    help="AWS: an Organizations management (payer) account. Its members are discovered (Cost "
+    "Explorer LINKED_ACCOUNT values, paid) and collected as accounts of their own with its "
+    "credentials.",
+)
 def accounts_add(
     tenant_id: str,
     name: str,
@@ -157,6 +164,7 @@ def accounts_add(
     secret_stdin: bool,
     endpoint_url: str | None,
     validate_now: bool,
+    management_account: bool,
     **provider_options: Any,
 ) -> None:
     """Register an account. Prints only its new id on stdout; messages go to stderr."""
@@ -168,6 +176,8 @@ def accounts_add(
     from finops_pipeline.security.keys import load_key_ring
 
     onboarding = provider_onboarding(provider)
+    if management_account and provider != "aws":
+        raise click.UsageError("--management-account is for AWS Organizations payers only.")
     options = {
         **provider_options,
         "secret_stdin": secret_stdin,
@@ -185,9 +195,16 @@ def accounts_add(
             provider=provider,
             provider_account_id=account_number,
             endpoint_url=endpoint_url,
+            management_account=management_account,
             **inputs,
         )
         click.echo(f"registered {added.credential_kind} account {added.account_id}", err=True)
+        if management_account:
+            click.echo(
+                "management account: the aws_organization_members_sensor lists its members "
+                f"within a day, or now: finops accounts discover {added.account_id}",
+                err=True,
+            )
         text = onboarding.onboarding_text(added, options)
         if text:
             click.echo(text, err=True)
@@ -216,11 +233,61 @@ def accounts_list(output: str) -> None:
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
         return
+    from finops_pipeline.db.request_budget import budget_statuses
+
+    members: dict[str, int] = {}
     for row in rows:
+        if row["payer_account_id"]:
+            members[row["payer_account_id"]] = members.get(row["payer_account_id"], 0) + 1
+    for row in rows:
+        role = ""
+        if row["management_account"]:
+            role = f"  [payer of {members.get(row['id'], 0)} members]"
+        elif row["payer_account_id"]:
+            role = f"  [member of {row['payer_account_id'][:8]}]"
         click.echo(
             f"{row['id']}  {row['tenant_id']:<16} {row['provider']} {row['provider_account_id']}"
-            f"  {row['credential_kind']:<14} {row['status']:<8} {row['name']}"
+            f"  {row['credential_kind']:<14} {row['status']:<8} {row['name']}{role}"
+            f"  ({row['paid_requests_this_month']} paid requests this month)"
         )
+    with database() as connection:
+        statuses = budget_statuses(connection, sorted({row["tenant_id"] for row in rows}))
+    for tenant, status in statuses.items():
+        click.echo(f"tenant {tenant}: {status.summary}")
+
+
+@accounts.command("discover")
+@click.argument("account_id")
+def accounts_discover(account_id: str) -> None:
+    """List a management account's members now (paid) and add, re-enable or disable them."""
+    import datetime as dt
+
+    from finops_pipeline.db.accounts import get_account
+    from finops_pipeline.errors import ConfigurationError
+    from finops_pipeline.resources import default_resources
+    from finops_pipeline.security.credentials import open_credentials
+    from finops_pipeline.security.keys import load_key_ring
+    from finops_pipeline.sync.organizations import discover_members
+
+    ring = load_key_ring()
+    lister = default_resources()["aws_cost_explorer"]
+    with database() as connection:
+        if not get_account(connection, account_id).management_account:
+            raise ConfigurationError(
+                f"Account {account_id} is not a management account; register the payer with "
+                "`finops accounts add --management-account`."
+            )
+        (outcome,) = discover_members(
+            connection,
+            [account_id],
+            decrypt=lambda account: open_credentials(account, ring),
+            ring=ring,
+            lister=lister,  # type: ignore[arg-type]
+            today=dt.datetime.now(dt.UTC).date(),
+        )
+    click.echo(outcome.line)
+    if outcome.error is not None:
+        sys.exit(1)
 
 
 @accounts.command("validate")

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from finops_pipeline.cli.accounts_commands import accounts
+from finops_pipeline.cli.budget_commands import budget
 from finops_pipeline.cli.common import error_line, fail
 from finops_pipeline.cli.costs_command import costs
 from finops_pipeline.cli.db_commands import db
@@ -73,5 +74,5 @@ def _ours_only(record: logging.LogRecord) -> bool:
     return record.name != "finops_pipeline.sync.collection"
 
 
-for _command in (db, sync, accounts, keys, export, demo, costs, recommendations, ui):
+for _command in (db, sync, accounts, budget, keys, export, demo, costs, recommendations, ui):
     main.add_command(_command)

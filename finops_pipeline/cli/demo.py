@@ -31,15 +31,21 @@ from finops_pipeline.db.accounts import (
     register_account,
     replace_credentials,
 )
+from finops_pipeline.db.organizations import member_accounts, set_management_account
 from finops_pipeline.db.reports import TenantSummary, count_cost_rows, tenant_summaries
+from finops_pipeline.db.request_budget import BudgetStatus, budget_statuses, set_budget
 from finops_pipeline.errors import ConfigurationError, CredentialError
 from finops_pipeline.providers import provider_spec, provider_specs
 from finops_pipeline.providers.base import ProviderSpec
+from finops_pipeline.quality.evaluate import CHECK_NAMES
 from finops_pipeline.security.ciphertext import CURRENT_KEY_ENV, KeyRing
 from finops_pipeline.security.credentials import open_credentials, seal_credentials
 from finops_pipeline.security.keys import ensure_local_key, load_key_ring
+from finops_pipeline.sync.organizations import DiscoveryOutcome, discover_members
 
 TOP_SERVICES = 3
+#: The demo's tenants each get this monthly cap on paid requests, unless one is set already.
+DEMO_MONTHLY_REQUEST_BUDGET = 2000
 # The demo prints its own progress; Dagster's console logger would print every step event.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -71,13 +77,22 @@ class DemoReport:
     tenants: list[TenantSummary] = field(default_factory=list)
     insights: InsightsReport = field(default_factory=InsightsReport)
     elapsed_seconds: float = 0.0
+    discoveries: list[DiscoveryOutcome] = field(default_factory=list)
+    #: (check, passed, description) of the checks run over every account at the end.
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    budgets: dict[str, BudgetStatus] = field(default_factory=dict)
 
     def total(self, statistic: str) -> int:
         return sum(int(sync.statistics.get(statistic, 0) or 0) for sync in self.syncs)
 
     @property
     def success(self) -> bool:
-        return all(sync.success for sync in self.syncs) and self.insights.success
+        return (
+            all(sync.success for sync in self.syncs)
+            and self.insights.success
+            and all(outcome.error is None for outcome in self.discoveries)
+            and all(passed for _, passed, _ in self.checks)
+        )
 
 
 ProgressCallback = Callable[[int, int, DemoAccount, SyncResult, float], None]
@@ -156,6 +171,7 @@ def ensure_demo_accounts(
                     provider_account_id=number,
                     credentials=credentials,
                     endpoint_url=sandbox.endpoint_url,
+                    management_account=demo_account.management_account,
                 )
                 accounts.append(
                     DemoAccount(account_id, tenant_id, demo_account.name, number, True, spec.name)
@@ -173,10 +189,71 @@ def ensure_demo_accounts(
             except CredentialError:
                 blob = seal_credentials(credentials, ring, account.encryption_context)
                 replace_credentials(connection, account.id, blob)
+            if demo_account.management_account and not account.management_account:
+                # A database from a demo before payers discovered their members.
+                set_management_account(connection, account.id, True)
             accounts.append(
                 DemoAccount(account.id, tenant_id, account.name, number, False, spec.name)
             )
     return accounts
+
+
+def discover_demo_members(
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    accounts: Sequence[DemoAccount],
+    resources: Mapping[str, object],
+) -> tuple[list[DiscoveryOutcome], list[DemoAccount]]:
+    """List the demo payers' members (one paid request each); returns the member accounts."""
+    payers = [
+        a.account_id for a in accounts if get_account(connection, a.account_id).management_account
+    ]
+    outcomes = discover_members(
+        connection,
+        payers,
+        decrypt=lambda account: open_credentials(account, ring),
+        ring=ring,
+        lister=resources["aws_cost_explorer"],  # type: ignore[arg-type]
+        today=dt.datetime.now(dt.UTC).date(),
+    )
+    added = {member for outcome in outcomes if outcome.changes for member in outcome.changes.added}
+    members = [
+        DemoAccount(account_id, tenant_id, name, number, account_id in added, PROVIDER_AWS)
+        for account_id, tenant_id, name, number in member_accounts(connection, payers)
+    ]
+    return outcomes, members
+
+
+def ensure_demo_budgets(connection: psycopg.Connection, tenant_ids: Sequence[str]) -> None:
+    """Give each demo tenant a monthly paid-request budget, unless it has one already."""
+    existing = budget_statuses(connection, tenant_ids)
+    for tenant in tenant_ids:
+        status = existing.get(tenant)
+        if status is None or status.limit is None:
+            set_budget(connection, tenant, DEMO_MONTHLY_REQUEST_BUDGET)
+
+
+def run_checks(
+    instance: dg.DagsterInstance, resources: Mapping[str, object]
+) -> list[tuple[str, bool, str]]:
+    """cost_data's checks over every account and day, as ``cost_data_checks_job`` runs them
+    from the UI; the results show on the asset's Checks tab."""
+    from finops_pipeline.definitions import defs
+
+    result = defs.resolve_job_def("cost_data_checks_job").execute_in_process(
+        instance=instance,
+        resources=dict(resources),
+        run_config=QUIET_RUN_CONFIG,
+        tags={"finops/source": "demo"},
+        raise_on_error=False,
+    )
+    found = [
+        (evaluation.check_name, evaluation.passed, evaluation.description or "")
+        for evaluation in result.get_asset_check_evaluations()
+    ]
+    return sorted(
+        found, key=lambda check: CHECK_NAMES.index(check[0]) if check[0] in CHECK_NAMES else 99
+    )
 
 
 def run_demo(
@@ -204,6 +281,12 @@ def run_demo(
         start=start, end=end, key_source=key_source, pull_generation=max(pulls, default=0)
     )
     report.accounts = ensure_demo_accounts(connection, ring, providers)
+    report.discoveries, members = discover_demo_members(
+        connection, ring, report.accounts, resources
+    )
+    report.accounts += members
+    tenant_ids = sorted({account.tenant_id for account in report.accounts})
+    ensure_demo_budgets(connection, tenant_ids)
     ids = [account.account_id for account in report.accounts]
     report.rows_before = count_cost_rows(connection, ids)
     for index, account in enumerate(report.accounts, start=1):
@@ -222,6 +305,8 @@ def run_demo(
             progress(index, len(report.accounts), account, result, time.monotonic() - run_started)
     report.rows_after = count_cost_rows(connection, ids)
     report.tenants = tenant_summaries(connection, ids, start, end, top=TOP_SERVICES)
+    report.checks = run_checks(instance, resources)
+    report.budgets = budget_statuses(connection, tenant_ids)
     report.insights = materialize_insights(
         account_ids=ids,
         tenant_ids=sorted({account.tenant_id for account in report.accounts}),
@@ -246,6 +331,9 @@ def summary_lines(report: DemoReport) -> list[str]:
         f"{report.total('rows_restated'):,} restated, {report.total('rows_unchanged'):,} "
         f"unchanged, {report.total('rows_removed'):,} removed",
         f"  paid CE requests    {paid} (${cost:.2f} on real AWS), {len(report.syncs)} range runs",
+        f"  reconciliation      {report.total('paid_reconciliation_requests')} of those paid "
+        "requests (one ungrouped total per AWS account and window; FINOPS_RECONCILE_AWS=0 "
+        "turns it off)",
         *(
             [
                 f"  Azure queries       {report.total('azure_requests')} requests (not billed), "
@@ -255,9 +343,18 @@ def summary_lines(report: DemoReport) -> list[str]:
             else []
         ),
         f"  credentials key     {report.key_source}",
-        "",
-        "Cost per tenant over the window:",
     ]
+    names = {account.account_id: f"{account.name} {account.number}" for account in report.accounts}
+    for outcome in report.discoveries:
+        line = outcome.line.replace(outcome.payer_id, names.get(outcome.payer_id, outcome.payer_id))
+        lines.append(f"  organisation        {line}")
+    lines += ["", "Data-quality checks on cost_data (every account, all days):"]
+    for name, passed, description in report.checks:
+        lines.append(f"  {'ok  ' if passed else 'FAIL'} {name:<15} {description}")
+    lines += ["", "Paid requests this month against each tenant's budget:"]
+    for tenant, status in sorted(report.budgets.items()):
+        lines.append(f"  {tenant:<14} {status.summary}")
+    lines += ["", "Cost per tenant over the window:"]
     for tenant in report.tenants:
         lines.append(
             f"  {tenant.tenant_id:<14} {tenant.unblended_cost:>14,.2f} {tenant.currency}"

@@ -25,6 +25,8 @@ from finops_pipeline.db.accounts import (
     register_account,
     set_account_status,
 )
+from finops_pipeline.db.organizations import find_member_id, take_over_member
+from finops_pipeline.db.request_budget import account_requests
 from finops_pipeline.db.tenants import check_tenant_id, ensure_tenant
 from finops_pipeline.errors import ConfigurationError, FinopsError, UnsupportedProviderError
 from finops_pipeline.providers import provider_spec
@@ -71,9 +73,15 @@ def add_account(
     provider: str,
     provider_account_id: str,
     endpoint_url: str | None = None,
+    management_account: bool = False,
     **inputs: Any,
 ) -> OnboardedAccount:
     """Register an account with its credentials, encrypted and bound to the new row.
+
+    A ``management_account`` (AWS Organizations payer) has its members discovered and
+    collected as accounts of their own. Registering a discovered member's own credentials
+    takes the member row over: it keeps its id and history, and is no longer collected
+    through the payer.
 
     ``inputs`` are the provider's credential inputs (AWS: ``access_key_id``,
     ``secret_access_key``, ``role_arn``; see its ``AccountOnboarding.build_credentials``). When
@@ -111,8 +119,22 @@ def add_account(
             provider_account_id=provider_account_id,
             credentials=credentials,
             endpoint_url=endpoint_url or None,
+            management_account=management_account,
         )
     except psycopg.errors.UniqueViolation:
+        member = find_member_id(connection, tenant_id, provider, provider_account_id)
+        if member is not None:
+            take_over_member(
+                connection,
+                ring,
+                member,
+                credentials,
+                name=name.strip(),
+                endpoint_url=endpoint_url or None,
+                management_account=management_account,
+            )
+            logger.info("Account %s now uses its own credentials, not its payer's", member)
+            return OnboardedAccount(member, credentials.kind, external_id, tenant_id)
         existing = find_account_id(connection, tenant_id, provider, provider_account_id)
         raise ConfigurationError(
             f"Tenant {tenant_id!r} already has {provider} account {provider_account_id}"
@@ -123,7 +145,9 @@ def add_account(
     return OnboardedAccount(account_id, credentials.kind, external_id, tenant_id)
 
 
-def account_summary(account: CloudAccount) -> dict[str, Any]:
+def account_summary(
+    account: CloudAccount, paid_requests_this_month: int | None = None
+) -> dict[str, Any]:
     """The account's public fields; never the credentials, nor the external id."""
     return {
         "id": account.id,
@@ -138,12 +162,18 @@ def account_summary(account: CloudAccount) -> dict[str, Any]:
         "last_sync_at": account.last_sync_at.isoformat() if account.last_sync_at else None,
         "last_sync_status": account.last_sync_status,
         "last_sync_error": account.last_sync_error,
+        "management_account": account.management_account,
+        "payer_account_id": account.payer_account_id,
+        "paid_requests_this_month": paid_requests_this_month,
     }
 
 
 def account_summaries(connection: psycopg.Connection) -> list[dict[str, Any]]:
-    """Every account's public fields, oldest first."""
-    return [account_summary(account) for account in list_accounts(connection)]
+    """Every account's public fields and paid requests this month, oldest first."""
+    spent = account_requests(connection)
+    return [
+        account_summary(account, spent.get(account.id, 0)) for account in list_accounts(connection)
+    ]
 
 
 def set_status(connection: psycopg.Connection, account_id: str, status: str) -> None:

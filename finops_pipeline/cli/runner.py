@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from finops_pipeline.assets.cost_data import RETRYABLE_ACCOUNTS_KEY, cost_data_without_step_retries
+from finops_pipeline.assets.cost_data_checks import COST_DATA_CHECKS
 from finops_pipeline.cli.abandoned_runs import AbandonedRun, fail_abandoned_runs, process_tags
 from finops_pipeline.cli.instance_config import write_instance_config
 from finops_pipeline.config import finops_home
@@ -269,7 +270,8 @@ def _run_block(
         **(tags or {}),
     }
     result = dg.materialize(
-        [cost_data_without_step_retries],
+        # The checks run after the load in the same run, as in cost_data_job.
+        [cost_data_without_step_retries, *COST_DATA_CHECKS],
         instance=instance,
         resources=resources,
         tags=run_tags,

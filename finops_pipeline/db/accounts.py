@@ -40,6 +40,18 @@ class CloudAccount:
     last_sync_error: str | None = None
     last_sync_rows: int | None = None
     last_sync_run_id: str | None = None
+    #: A payer whose organisation members are discovered and collected as accounts of their own.
+    management_account: bool = False
+    #: For a discovered member: its payer's id (it uses the payer's credentials).
+    payer_account_id: str | None = None
+
+    @property
+    def linked_account_filter(self) -> str | None:
+        """The LINKED_ACCOUNT a fetch must filter on: payers and their members see the whole
+        organisation through the payer's credentials, so each row takes only its own costs."""
+        if self.management_account or self.payer_account_id:
+            return self.provider_account_id
+        return None
 
     @property
     def encryption_context(self) -> EncryptionContext:
@@ -57,7 +69,8 @@ class CloudAccount:
 _ACCOUNT_COLUMNS = """
     id::text AS id, tenant_id, name, provider, provider_account_id, credential_kind,
     credentials_encrypted, endpoint_url, status, created_at, last_sync_at, last_sync_status,
-    last_sync_error, last_sync_rows, last_sync_run_id
+    last_sync_error, last_sync_rows, last_sync_run_id, management_account,
+    payer_account_id::text AS payer_account_id
 """
 
 
@@ -78,8 +91,13 @@ def register_account(
     credentials: Credentials,
     endpoint_url: str | None = None,
     account_id: str | None = None,
+    management_account: bool = False,
+    payer_account_id: str | None = None,
 ) -> str:
     """Encrypt the credentials bound to their row and insert the account; returns its id.
+
+    ``management_account`` marks a payer whose members are discovered; ``payer_account_id``
+    links a discovered member to its payer.
 
     The id is generated before encrypting so the ciphertext can be bound to it: copying the
     blob onto another row then fails to decrypt.
@@ -97,10 +115,22 @@ def register_account(
         cursor.execute(
             """
             INSERT INTO cloud_accounts (id, tenant_id, name, provider, provider_account_id,
-                                        credential_kind, credentials_encrypted, endpoint_url)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                                        credential_kind, credentials_encrypted, endpoint_url,
+                                        management_account, payer_account_id)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             """,
-            (account_id, tenant_id, name, provider, provider_account_id, kind, blob, endpoint_url),
+            (
+                account_id,
+                tenant_id,
+                name,
+                provider,
+                provider_account_id,
+                kind,
+                blob,
+                endpoint_url,
+                management_account,
+                payer_account_id,
+            ),
         )
     return account_id
 
@@ -211,6 +241,11 @@ def delete_account(
                 "DELETE FROM account_sync_runs WHERE cloud_account_id = %s", (account_id,)
             )
             sync_rows = cursor.rowcount
+            # The quality checks' facts about the rows just purged.
+            cursor.execute("DELETE FROM cost_data_days WHERE cloud_account_id = %s", (account_id,))
+            cursor.execute(
+                "DELETE FROM cost_provider_totals WHERE cloud_account_id = %s", (account_id,)
+            )
             for table in ("cost_recommendations", "cost_anomalies"):
                 cursor.execute(f"DELETE FROM {table} WHERE cloud_account_id = %s", (account_id,))
     return RemovedAccount(account_id, cost_rows, sync_rows)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import psycopg
 from psycopg import sql
 
+from finops_pipeline.providers.base import ProviderTotals
 from finops_pipeline.quality.checks import (
     AccountSanityFacts,
     CurrencyUse,
@@ -240,7 +241,8 @@ def record_loaded_days(
     end_inclusive: dt.date,
     run_id: str | None,
 ) -> int:
-    """Mark every day of a just-replaced window with the rows it now holds; returns the days.
+    """Mark every day of a just-replaced window with the rows it now holds; returns the days
+    whose marker was written (new, or a changed row count).
 
     Call it inside the window replace's transaction, so a marker always describes the rows
     that load left. A day the provider returned nothing for gets ``row_count = 0``: the
@@ -258,6 +260,9 @@ def record_loaded_days(
         ON CONFLICT (tenant_id, cloud_account_id, date) DO UPDATE
             SET row_count = EXCLUDED.row_count, loaded_at = EXCLUDED.loaded_at,
                 run_id = EXCLUDED.run_id
+            -- A day the load left as it was keeps its marker: rewriting it would leave a dead
+            -- tuple per day on every unchanged re-load. Its content digest is the loader's.
+            WHERE cost_data_days.row_count IS DISTINCT FROM EXCLUDED.row_count
         """,
         {
             "tenant": tenant_id,
@@ -279,3 +284,166 @@ def delete_loaded_days(
         (tenant_id, str(cloud_account_id)),
     )
     return cursor.rowcount
+
+
+def record_provider_totals(
+    connection: psycopg.Connection,
+    *,
+    tenant_id: str,
+    cloud_account_id: str,
+    provider: str,
+    start: dt.date,
+    end_inclusive: dt.date,
+    totals: ProviderTotals,
+    run_id: str | None,
+) -> int:
+    """Replace the window's stored provider totals with ``totals``; returns the rows stored.
+
+    Call it inside the window replace's transaction, so the totals always belong to the rows
+    they are compared with.
+    """
+    params = {
+        "tenant": tenant_id,
+        "account": str(cloud_account_id),
+        "start": start,
+        "end": end_inclusive,
+    }
+    connection.execute(
+        """
+        DELETE FROM cost_provider_totals
+        WHERE tenant_id = %(tenant)s AND cloud_account_id = %(account)s::uuid
+          AND date BETWEEN %(start)s AND %(end)s
+        """,
+        params,
+    )
+    records = [
+        (
+            tenant_id,
+            str(cloud_account_id),
+            provider,
+            day,
+            currency,
+            amount,
+            day in totals.estimated_days,
+            run_id,
+        )
+        for (day, currency), amount in sorted(totals.by_day.items())
+        if start <= day <= end_inclusive
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            """
+            INSERT INTO cost_provider_totals (tenant_id, cloud_account_id, provider, date,
+                currency, unblended_cost, is_estimated, run_id)
+            VALUES (%s, %s::uuid, %s, %s, %s, %s, %s, %s)
+            """,
+            records,
+        )
+    return len(records)
+
+
+def reconciliation_totals(
+    connection: psycopg.Connection,
+    account_ids: Sequence[str],
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> tuple[list[MonthTotal], list[MonthTotal]]:
+    """Loaded and provider sums per account, month and currency, over the days the provider's
+    totals were stored for (so days loaded before reconciliation was on are not compared).
+
+    Returns:
+        (loaded, provider) month totals, ready for ``check_reconciliation``.
+    """
+    params = {"ids": _ids(account_ids), "start": start or _EARLIEST, "end": end or _LATEST}
+    provider_rows = connection.execute(
+        "WITH "
+        + _ACCOUNTS
+        + """
+        SELECT a.id::text, date_trunc('month', t.date::timestamp)::date, t.currency,
+               sum(t.unblended_cost)
+        FROM accounts AS a
+        JOIN cost_provider_totals AS t
+            ON t.tenant_id = a.tenant_id AND t.cloud_account_id = a.id
+           AND t.date BETWEEN %(start)s AND %(end)s
+        GROUP BY 1, 2, 3
+        ORDER BY 1, 2, 3
+        """,
+        params,
+    ).fetchall()
+    loaded_rows = connection.execute(
+        "WITH "
+        + _ACCOUNTS
+        + """,
+        reconciled_days AS (
+            SELECT DISTINCT t.tenant_id, t.cloud_account_id, t.date
+            FROM accounts AS a
+            JOIN cost_provider_totals AS t
+                ON t.tenant_id = a.tenant_id AND t.cloud_account_id = a.id
+               AND t.date BETWEEN %(start)s AND %(end)s
+        )
+        SELECT d.cloud_account_id::text, date_trunc('month', c.date::timestamp)::date,
+               c.currency, sum(c.unblended_cost)
+        FROM reconciled_days AS d
+        JOIN cost_data AS c
+            ON c.tenant_id = d.tenant_id AND c.cloud_account_id = d.cloud_account_id
+           AND c.date = d.date
+        GROUP BY 1, 2, 3
+        ORDER BY 1, 2, 3
+        """,
+        params,
+    ).fetchall()
+    return [MonthTotal(*row) for row in loaded_rows], [MonthTotal(*row) for row in provider_rows]
+
+
+def delete_provider_totals(
+    connection: psycopg.Connection, *, tenant_id: str, cloud_account_id: str
+) -> int:
+    """Forget an account's stored provider totals (with ``accounts remove --purge``)."""
+    cursor = connection.execute(
+        "DELETE FROM cost_provider_totals WHERE tenant_id = %s AND cloud_account_id = %s::uuid",
+        (tenant_id, str(cloud_account_id)),
+    )
+    return cursor.rowcount
+
+
+def checked_accounts(connection: psycopg.Connection) -> list[str]:
+    """The accounts a check run alone looks at: every active account, oldest first."""
+    rows = connection.execute(
+        "SELECT id::text FROM cloud_accounts WHERE status = 'active' ORDER BY created_at, id"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def account_labels(connection: psycopg.Connection, account_ids: Sequence[str]) -> dict[str, str]:
+    """Account id -> "name (provider number)", for check results a person reads."""
+    rows = connection.execute(
+        "SELECT id::text, name, provider, provider_account_id FROM cloud_accounts "
+        "WHERE id = ANY(%s::uuid[])",
+        (_ids(account_ids),),
+    ).fetchall()
+    return {account: f"{name} ({provider} {number})" for account, name, provider, number in rows}
+
+
+def accounts_with_provider_totals(
+    connection: psycopg.Connection,
+    account_ids: Sequence[str],
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> set[str]:
+    """The accounts that have provider totals stored for some day of ``start``..``end``."""
+    rows = connection.execute(
+        "WITH "
+        + _ACCOUNTS
+        + """
+        SELECT a.id::text FROM accounts AS a
+        WHERE EXISTS (
+            SELECT 1 FROM cost_provider_totals AS t
+            WHERE t.tenant_id = a.tenant_id AND t.cloud_account_id = a.id
+              AND t.date BETWEEN %(start)s AND %(end)s
+        )
+        """,
+        {"ids": _ids(account_ids), "start": start or _EARLIEST, "end": end or _LATEST},
+    ).fetchall()
+    return {row[0] for row in rows}

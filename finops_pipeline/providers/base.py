@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -78,6 +78,27 @@ class FetchedCosts:
         return sorted(
             day for day, estimated in self.parsed.estimated_by_day.items() if not estimated
         )
+
+
+@dataclass(frozen=True)
+class ProviderTotals:
+    """The provider's own cost total per day and currency for one account's window.
+
+    The reconciliation check compares ``cost_data``'s sums with these. A provider asks for them
+    in whatever way costs it least: AWS makes one extra ungrouped GetCostAndUsage request
+    (``paid_requests`` = 1 per page); a provider whose grouped answer already carries totals
+    returns them at ``paid_requests`` = 0.
+
+    Attributes:
+        by_day: (day, currency) -> unblended cost, for every day of the window the provider
+            answered (zero-cost days included, at 0).
+        paid_requests: Paid requests spent getting them.
+        estimated_days: Days the provider still marks as estimated.
+    """
+
+    by_day: Mapping[tuple[dt.date, str], Decimal]
+    paid_requests: int
+    estimated_days: frozenset[dt.date] = frozenset()
 
 
 #: Called with every new SDK client and its endpoint, before first use. The sandbox hooks in
@@ -252,6 +273,8 @@ class SandboxAccount:
     name: str
     provider_account_id: str
     credentials: Credentials
+    #: An AWS Organizations payer whose members the demo discovers.
+    management_account: bool = False
 
 
 @dataclass(frozen=True)
@@ -338,6 +361,35 @@ class CostCollector(Protocol):
         self, account: CloudAccount, credentials: Credentials, window: DateRange
     ) -> FetchedCosts:
         """Fetch every day of ``window`` (inclusive) in as few paid requests as possible."""
+        ...
+
+
+@runtime_checkable
+class ReconcilingCollector(CostCollector, Protocol):
+    """A collector that can also report the provider's own totals, for reconciliation.
+
+    Optional: the collection asks for totals only from collectors that implement it.
+    """
+
+    def provider_totals(
+        self, account: CloudAccount, credentials: Credentials, window: DateRange
+    ) -> ProviderTotals | None:
+        """The provider's totals for ``window`` (inclusive), or None when switched off."""
+        ...
+
+
+class BudgetedCollector(CostCollector, Protocol):
+    """A collector that says what a run will cost at least, for the tenant's budget.
+
+    Optional: ``finops_pipeline.sync.budgets`` reserves ``planned_paid_requests`` in
+    ``paid_request_unit`` (``request`` when absent; Azure will count ``qpu``) before any call,
+    and settles to the ``paid_requests`` the fetches report.
+    """
+
+    paid_request_unit: str
+
+    def planned_paid_requests(self, account: CloudAccount, windows: int) -> int:
+        """The fewest paid units fetching ``windows`` windows of ``account`` costs."""
         ...
 
 

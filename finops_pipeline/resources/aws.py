@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import datetime as dt
+from typing import Any, ClassVar, Literal
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from finops_pipeline.config import FinopsConfig
 from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.providers import provider_spec
 from finops_pipeline.providers.aws.anomalies import FetchedAnomalies, fetch_aws_anomalies
 from finops_pipeline.providers.aws.client import client_config, cost_explorer_client
-from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS
+from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS, CE_TOTAL_METRIC
 from finops_pipeline.providers.aws.credentials import AwsRoleCredentials
+from finops_pipeline.providers.aws.organizations import (
+    DiscoveredMembers,
+    discover_linked_accounts,
+)
 from finops_pipeline.providers.aws.paging import fetch_all_pages
-from finops_pipeline.providers.aws.parsing import parse_cost_pages
+from finops_pipeline.providers.aws.parsing import parse_cost_pages, parse_total_pages
 from finops_pipeline.providers.aws.recommendations import fetch_aws_recommendations
-from finops_pipeline.providers.aws.request import build_daily_cost_request
+from finops_pipeline.providers.aws.request import (
+    build_daily_cost_request,
+    build_daily_total_request,
+)
 from finops_pipeline.providers.aws.roles import (
     DEFAULT_ROLE_SESSION_SECONDS,
     AwsSession,
@@ -25,7 +34,7 @@ from finops_pipeline.providers.aws.roles import (
     pipeline_principal,
     session_for,
 )
-from finops_pipeline.providers.base import FetchedCosts
+from finops_pipeline.providers.base import FetchedCosts, ProviderTotals
 from finops_pipeline.providers.recommenders import FetchedRecommendations
 from finops_pipeline.security.credentials import Credentials
 from finops_pipeline.sync.ranges import DateRange
@@ -44,6 +53,8 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
     """
 
     provider: str = PROVIDER_AWS
+    #: Every Cost Explorer request and page is one paid unit, counted against the budget.
+    paid_request_unit: ClassVar[str] = "request"
     endpoint_url: str | None = Field(
         default=None,
         description="Override the Cost Explorer endpoint for every account (private endpoint "
@@ -56,8 +67,14 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
     max_attempts: int = Field(default=CE_MAX_ATTEMPTS, ge=1, le=20)
     filter_linked_account: bool = Field(
         default=False,
-        description="Filter on LINKED_ACCOUNT = the account number, for payer credentials "
-        "shared by member accounts.",
+        description="Filter every account on LINKED_ACCOUNT = its account number. Management "
+        "accounts and their discovered members are filtered whatever this says.",
+    )
+    reconcile_totals: bool | None = Field(
+        default=None,
+        description="Ask Cost Explorer for its ungrouped daily total per account and window "
+        "(one more paid request each), for the reconciliation check. None: "
+        "FINOPS_RECONCILE_AWS, on unless set to 0.",
     )
 
     pipeline_access_key_id: str | None = Field(
@@ -128,9 +145,7 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
         session = self._session_for_account(account, credentials)
         client = self._client(account, session)
         request = build_daily_cost_request(
-            window.start,
-            window.end,
-            linked_account=account.provider_account_id if self.filter_linked_account else None,
+            window.start, window.end, linked_account=self._linked_account(account)
         )
         paged = fetch_all_pages(
             client.get_cost_and_usage,
@@ -143,6 +158,56 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
             data_unavailable=paged.data_unavailable,
             pagination_restarts=paged.restarts,
         )
+
+    def _linked_account(self, account: CloudAccount) -> str | None:
+        if self.filter_linked_account:
+            return account.provider_account_id
+        return account.linked_account_filter
+
+    def planned_paid_requests(self, account: CloudAccount, windows: int) -> int:
+        """The fewest paid requests fetching ``windows`` windows costs: a page each, and one
+        ungrouped total each when reconciling. Counted against the budget before any call."""
+        return windows * (2 if self.reconciles() else 1)
+
+    def reconciles(self) -> bool:
+        """Whether :meth:`provider_totals` asks Cost Explorer (read at run time, not import)."""
+        if self.reconcile_totals is not None:
+            return self.reconcile_totals
+        return FinopsConfig.from_env().reconcile_aws
+
+    def provider_totals(
+        self, account: CloudAccount, credentials: Credentials, window: DateRange
+    ) -> ProviderTotals | None:
+        """Cost Explorer's own ungrouped total per day: one more paid request per window.
+
+        Returns None when reconciliation is switched off (``FINOPS_RECONCILE_AWS=0``).
+        """
+        if not self.reconciles():
+            return None
+        session = self._session_for_account(account, credentials)
+        client = self._client(account, session)
+        paged = fetch_all_pages(
+            client.get_cost_and_usage,
+            build_daily_total_request(
+                window.start, window.end, linked_account=self._linked_account(account)
+            ),
+            on_expired_credentials=session.expire_credentials,
+        )
+        if paged.data_unavailable:
+            return None
+        parsed = parse_total_pages(paged.pages, CE_TOTAL_METRIC)
+        return ProviderTotals(
+            by_day=parsed.by_day,
+            paid_requests=paged.paid_requests,
+            estimated_days=parsed.estimated_days,
+        )
+
+    def discover_members(
+        self, account: CloudAccount, credentials: Credentials, *, today: dt.date
+    ) -> DiscoveredMembers:
+        """A management account's organisation: LINKED_ACCOUNT values, paid per page."""
+        client = self._client(account, self._session_for_account(account, credentials))
+        return discover_linked_accounts(client.get_dimension_values, today=today)
 
     def fetch_recommendations(
         self, account: CloudAccount, credentials: Credentials

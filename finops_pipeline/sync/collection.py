@@ -16,15 +16,19 @@ import pandas as pd
 import psycopg
 
 from finops_pipeline.db.accounts import CloudAccount, get_accounts
-from finops_pipeline.db.cost_loader import (
-    WindowLoadStats,
-    count_window_rows,
-    replace_cost_window,
-)
+from finops_pipeline.db.cost_loader import WindowLoadStats, count_window_rows
+from finops_pipeline.db.organizations import payers_of
+from finops_pipeline.db.window_load import load_window
 from finops_pipeline.errors import DatabaseConnectionLostError, FinopsError
-from finops_pipeline.providers.base import CostCollector, collector_for
+from finops_pipeline.providers.base import (
+    CostCollector,
+    ProviderTotals,
+    ReconcilingCollector,
+    collector_for,
+)
 from finops_pipeline.security.credentials import Credentials
 from finops_pipeline.sync.amounts import as_decimals
+from finops_pipeline.sync.budgets import reserve_run
 from finops_pipeline.sync.memory import return_freed_memory_to_os
 from finops_pipeline.sync.normalise import check_rows_within_window, normalise_cost_rows
 from finops_pipeline.sync.outcomes import AccountRunOutcome, SyncStatus
@@ -51,6 +55,8 @@ class WindowResult:
     rows: pd.DataFrame | None = None
     #: Rows the window already held when the provider had no data yet; they were kept.
     rows_kept: int = 0
+    #: Of ``paid_requests``, those spent on the provider's own totals (reconciliation).
+    reconciliation_requests: int = 0
     provider: str = ""
     #: Every request the provider answered (None: only paid ones are counted).
     requests: int | None = None
@@ -136,6 +142,19 @@ class CollectionReport:
     skipped_accounts: list[str] = field(default_factory=list)
     elapsed_seconds: float = 0.0
     totals: CostAggregates = field(default_factory=CostAggregates)
+    #: Member and management accounts -> the payer whose credentials they use.
+    payer_of: dict[str, str] = field(default_factory=dict)
+    #: Tenant -> its paid requests this month against its budget, after the run.
+    budgets: dict[str, str] = field(default_factory=dict)
+
+    def paid_requests_by_payer(self) -> dict[str, int]:
+        """Paid requests of payers and their members, per payer: they grow with members."""
+        totals: dict[str, int] = {}
+        for window in self.windows:
+            payer = self.payer_of.get(window.account_id)
+            if payer is not None:
+                totals[payer] = totals.get(payer, 0) + window.paid_requests
+        return totals
 
     @property
     def paid_requests(self) -> int:
@@ -157,6 +176,10 @@ class CollectionReport:
                 unit = window.quota_unit
                 totals[unit] = totals.get(unit, Decimal(0)) + window.quota_consumed
         return totals
+
+    @property
+    def reconciliation_requests(self) -> int:
+        return sum(window.reconciliation_requests for window in self.windows)
 
     @property
     def rows_in_windows(self) -> int:
@@ -274,6 +297,14 @@ def collect_costs(
     return_freed_memory_to_os()
     report = CollectionReport()
     accounts = get_accounts(connection, list(account_ranges))
+    report.payer_of = payers_of(connection, [account.id for account in accounts])
+    # Before any provider call: a tenant whose budget cannot cover the run gets none of it.
+    budget = reserve_run(
+        connection,
+        accounts,
+        {account_id: len(ranges) for account_id, ranges in account_ranges.items()},
+        collectors,
+    )
     lost: DatabaseConnectionLostError | None = None
     for account in accounts:
         if account.status != "active":
@@ -294,15 +325,22 @@ def collect_costs(
                 )
             )
             continue
+        windows = account_ranges[account.id]
+        # Paid requests per finished window; None until the provider is first called.
+        paid: list[int] | None = None
         try:
+            refusal = budget.refused.get(account.id)
+            if refusal is not None:
+                raise refusal
             collector = collector_for(account.provider, collectors)
             credentials = decrypt(account)
-            for window in account_ranges[account.id]:
-                report.windows.append(
-                    _collect_window(
-                        connection, collector, account, credentials, window, run_id, report.totals
-                    )
+            paid = []
+            for window in windows:
+                result = _collect_window(
+                    connection, collector, account, credentials, window, run_id, report.totals
                 )
+                report.windows.append(result)
+                paid.append(result.paid_requests)
         except FinopsError as error:
             logger.error("Account %s failed: %s", account.id, error)
             report.failures.append(
@@ -318,6 +356,12 @@ def collect_costs(
                 lost = error
         finally:
             report.totals.close_account()
+            if not connection.broken:
+                # Never called: the whole reservation goes back.
+                done = paid if paid is not None else [0] * len(windows)
+                budget.settle(connection, account, windows_done=done, windows_total=len(windows))
+    if not connection.broken:
+        report.budgets = budget.statuses(connection, sorted({a.tenant_id for a in accounts}))
     report.elapsed_seconds = time.monotonic() - started
     return report
 
@@ -340,6 +384,9 @@ def _collect_window(
     )
     load: WindowLoadStats | None = None
     rows_kept = 0
+    provider_totals: ProviderTotals | None = None
+    if not fetched.data_unavailable and isinstance(collector, ReconcilingCollector):
+        provider_totals = collector.provider_totals(account, credentials, window)
     if fetched.data_unavailable:
         # A new account has no data yet: that is not "every day is empty", so keep the window,
         # and report what it still holds rather than zero.
@@ -359,7 +406,9 @@ def _collect_window(
         )
     else:
         check_rows_within_window(rows, window.start, window.end)
-        load = replace_cost_window(
+        # Rows, day markers (a zero-cost day is a marker with no rows) and provider totals
+        # commit together: see finops_pipeline.db.window_load.
+        load = load_window(
             connection,
             rows,
             tenant_id=account.tenant_id,
@@ -368,6 +417,7 @@ def _collect_window(
             start=window.start,
             end_inclusive=window.end,
             run_id=run_id,
+            totals=provider_totals,
         )
         logger.info(
             "Account %s %s: %d rows (%d new, %d restated, %d removed, %d unchanged), "
@@ -386,7 +436,9 @@ def _collect_window(
         account_id=account.id,
         tenant_id=account.tenant_id,
         window=window,
-        paid_requests=fetched.paid_requests,
+        paid_requests=fetched.paid_requests
+        + (provider_totals.paid_requests if provider_totals else 0),
+        reconciliation_requests=provider_totals.paid_requests if provider_totals else 0,
         estimated_days=len(fetched.estimated_days),
         final_days=len(fetched.final_days),
         load=load,

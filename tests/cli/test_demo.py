@@ -67,13 +67,17 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
     assert statistic(first, r"paid CE requests\s+(\d+)") >= 4
     for tenant in DEMO_TENANTS:
         assert tenant.tenant_id in first
+        assert re.search(rf"\n  {tenant.tenant_id} +\d+ of 2000 requests in ", first)
         # Recommendations, anomalies and a chart for every tenant.
         assert re.search(
             rf"\n  {tenant.tenant_id} +\d+ open recommendations? \([\d,.]+ USD/month\); "
             rf"\d+ anomal(y|ies) in \S+ to \S+; chart \d+ KB",
             first,
         ), first
-    accounts_total = sum(len(t.accounts) for t in DEMO_TENANTS)
+    # The registered AWS accounts and the payer's discovered members.
+    accounts_total = sum(
+        len(t.accounts) + sum(len(a.linked) for a in t.accounts) for t in DEMO_TENANTS
+    )
     # Two paid requests per account: rightsizing and Savings Plans, one page each.
     assert statistic(first, r"recommendations refreshed for \d+ accounts \((\d+) paid") == (
         2 * accounts_total
@@ -82,6 +86,14 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
     # One Azure tenant's subscriptions next to the AWS ones, from the Azure sandbox.
     assert "fabrikam" in first
     assert statistic(first, r"Azure queries\s+(\d+) requests") >= 6
+    azure_subscriptions = sum(s.reader for s in AZURE_TENANTS[0].subscriptions)
+    aws_accounts = sum(
+        len(t.accounts) + sum(len(a.linked) for a in t.accounts) for t in DEMO_TENANTS
+    )
+    checked = aws_accounts + azure_subscriptions
+    for check in ("reconciliation", "freshness", "completeness", "sanity"):
+        assert re.search(rf"\n  ok +{check} +{check}: all {checked} accounts pass", first), first
+    assert re.search(r"organisation +payer acme payer \d{12}: 2 added, .*; 1 paid requests", first)
     assert f"local key file {tmp_path / 'encryption.key'}" in first
     before = snapshot(database_url)
     assert len(before) == rows
@@ -104,8 +116,8 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
             "SELECT count(*) FROM cloud_accounts WHERE position('SBXK'::bytea in "
             "credentials_encrypted) > 0 OR position('sbx~'::bytea in credentials_encrypted) > 0"
         ).fetchone()
-    azure_subscriptions = sum(s.reader for s in AZURE_TENANTS[0].subscriptions)
-    assert accounts == (sum(len(t.accounts) for t in DEMO_TENANTS) + azure_subscriptions,)
+    # The registered accounts, the payer's discovered members and the Azure subscriptions.
+    assert accounts == (checked,)
     assert secrets == (0,)  # the access key ids and the Azure client secret are encrypted too
 
 

@@ -14,6 +14,7 @@ def test_definitions_hold_the_automation() -> None:
     repository = defs.get_repository_def()
     assert {sensor.name for sensor in repository.sensor_defs} == {
         "cloud_accounts_sensor",
+        "aws_organization_members_sensor",
         "last_sync_success_sensor",
         "last_sync_failure_sensor",
         "tenants_sensor",

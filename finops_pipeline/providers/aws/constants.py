@@ -12,6 +12,9 @@ CE_COST_METRIC_COLUMNS: dict[str, str] = {
 }
 CE_USAGE_METRIC = "UsageQuantity"
 
+# The metric the reconciliation's ungrouped total asks for; cost_data.unblended_cost holds it.
+CE_TOTAL_METRIC = "UnblendedCost"
+
 # Every metric each request asks for: the costs above, then usage.
 CE_METRICS: tuple[str, ...] = (*CE_COST_METRIC_COLUMNS, CE_USAGE_METRIC)
 

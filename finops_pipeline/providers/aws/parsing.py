@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -153,3 +154,46 @@ def _parse_metric(
             f"Cost Explorer page {page_number}, day {day}: {metric} amount is not finite."
         )
     return decimal_text(amount), str(value.get("Unit") or "")
+
+
+@dataclass(frozen=True)
+class ParsedTotals:
+    """Cost Explorer's ungrouped total per day and currency, and which days are estimated."""
+
+    by_day: dict[tuple[dt.date, str], Decimal]
+    estimated_days: frozenset[dt.date]
+
+
+def parse_total_pages(pages: Iterable[dict[str, Any]], metric: str) -> ParsedTotals:
+    """Read ``Total[metric]`` of every ungrouped ResultsByTime entry.
+
+    Raises:
+        ProviderDataError: a page does not have the documented shape.
+    """
+    by_day: dict[tuple[dt.date, str], Decimal] = {}
+    estimated: set[dt.date] = set()
+    for page_number, page in enumerate(pages, start=1):
+        results = page.get("ResultsByTime")
+        if not isinstance(results, list):
+            raise ProviderDataError(
+                f"Cost Explorer page {page_number} has no ResultsByTime list; "
+                "the response is malformed. Retry the run; report it if it persists."
+            )
+        for result in results:
+            day = _parse_day(result, page_number)
+            if result.get("Estimated", False):
+                estimated.add(day)
+            total = (result.get("Total") or {}).get(metric)
+            if total is None:
+                # No cost at all that day: Cost Explorer may leave the total out.
+                continue
+            try:
+                amount = Decimal(str(total["Amount"]))
+                currency = str(total["Unit"])
+            except (KeyError, InvalidOperation):
+                raise ProviderDataError(
+                    f"Cost Explorer page {page_number} has a malformed {metric} total for "
+                    f"{day}. Retry the run; report it if it persists."
+                ) from None
+            by_day[(day, currency)] = by_day.get((day, currency), Decimal(0)) + amount
+    return ParsedTotals(by_day=by_day, estimated_days=frozenset(estimated))

@@ -37,7 +37,12 @@ def demo_accounts() -> tuple[SandboxAccount, ...]:
     """The demo organisation's accounts (``sandbox.catalogue.DEMO_TENANTS``)."""
     return tuple(
         SandboxAccount(
-            tenant.tenant_id, account.name, account.number, sandbox_credentials(account.number)
+            tenant.tenant_id,
+            account.name,
+            account.number,
+            sandbox_credentials(account.number),
+            # The payer's members are discovered, as a real organisation's would be.
+            management_account=bool(account.linked),
         )
         for tenant in DEMO_TENANTS
         for account in tenant.accounts

@@ -529,6 +529,17 @@ DEMO_TENANTS: tuple[SandboxTenant, ...] = (
 )
 
 
+def account_names() -> dict[str, str]:
+    """Every sandbox account's name, members included ("acme payer member 210000000002")."""
+    names: dict[str, str] = {}
+    for tenant in DEMO_TENANTS:
+        for account in tenant.accounts:
+            names[account.number] = account.name
+            for member in account.linked:
+                names.setdefault(member, f"{tenant.tenant_id} member {member[-4:]}")
+    return names
+
+
 def organisation_members(account_number: str) -> tuple[str, ...]:
     """The accounts whose costs ``account_number`` sees: its members and itself, or itself."""
     for tenant in DEMO_TENANTS:

@@ -43,6 +43,7 @@ from finops_pipeline.providers.aws.sandbox.anomalies import (
     ANOMALIES_OPERATION,
     AnomalyDetectionSandbox,
 )
+from finops_pipeline.providers.aws.sandbox.catalogue import account_names, organisation_members
 from finops_pipeline.providers.aws.sandbox.generator import DEFAULT_SEED, Pull, SandboxGenerator
 from finops_pipeline.providers.aws.sandbox.recommendations import (
     OPERATIONS as RECOMMENDATION_OPERATIONS,
@@ -52,6 +53,7 @@ from finops_pipeline.providers.aws.sandbox.service import (
     DEFAULT_PAGE_SIZE,
     CostExplorerSandbox,
     SandboxApiError,
+    get_dimension_values,
 )
 from finops_pipeline.security.credentials import Secret
 
@@ -332,6 +334,7 @@ class SandboxResponder:
             operation = _header(request, "X-Amz-Target").removeprefix(_TARGET_PREFIX)
             if operation not in {
                 "GetCostAndUsage",
+                "GetDimensionValues",
                 ANOMALIES_OPERATION,
                 *RECOMMENDATION_OPERATIONS,
             }:
@@ -346,7 +349,14 @@ class SandboxResponder:
             if rate and math.ceil((attempt + 1) * rate) > math.ceil(attempt * rate):
                 raise SandboxApiError("LimitExceededException", "Rate exceeded")
             body = json.loads(request.body or b"{}")
-            if operation in RECOMMENDATION_OPERATIONS:
+            if operation == "GetDimensionValues":
+                page = get_dimension_values(
+                    body,
+                    caller=account,
+                    members=organisation_members(account),
+                    names=account_names(),
+                )
+            elif operation in RECOMMENDATION_OPERATIONS:
                 page = self.recommendations.answer(
                     operation, body, caller=account, pull=settings.pull()
                 )

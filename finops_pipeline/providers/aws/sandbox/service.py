@@ -371,3 +371,65 @@ def _metrics_json(metrics: dict[str, tuple[Decimal, str]]) -> dict[str, dict[str
         name: {"Amount": format(amount, "f"), "Unit": unit}
         for name, (amount, unit) in metrics.items()
     }
+
+
+#: GetDimensionValues' default and largest page.
+DIMENSION_VALUES_PAGE_SIZE = 1000
+
+
+def get_dimension_values(
+    body: dict[str, Any], *, caller: str, members: Sequence[str], names: dict[str, str]
+) -> dict[str, Any]:
+    """GetDimensionValues for LINKED_ACCOUNT: the accounts whose costs ``caller`` sees.
+
+    A payer sees itself and its members; any other account only itself. Each value carries
+    the account's name in ``Attributes.description``, as Cost Explorer does. Paged by
+    ``MaxResults`` with an offset token.
+
+    Raises:
+        SandboxApiError: ``ValidationException`` for another dimension or a bad period.
+    """
+    if body.get("Dimension") != "LINKED_ACCOUNT":
+        raise SandboxApiError(
+            "ValidationException", "The sandbox serves GetDimensionValues for LINKED_ACCOUNT only"
+        )
+    period = body.get("TimePeriod") or {}
+    try:
+        start = dt.date.fromisoformat(str(period["Start"])[:10])
+        end = dt.date.fromisoformat(str(period["End"])[:10])
+    except (KeyError, ValueError):
+        raise SandboxApiError(
+            "ValidationException", "TimePeriod Start and End must be YYYY-MM-DD dates"
+        ) from None
+    if end <= start:
+        raise SandboxApiError(
+            "ValidationException", "Start date (and hour) should be before end date (and hour)"
+        )
+    size = int(body.get("MaxResults") or DIMENSION_VALUES_PAGE_SIZE)
+    if not 1 <= size <= DIMENSION_VALUES_PAGE_SIZE:
+        raise SandboxApiError("ValidationException", "MaxResults must be between 1 and 1000")
+    values = sorted(members)
+    search = str(body.get("SearchString") or "")
+    if search:
+        values = [value for value in values if search in value]
+    token = body.get("NextPageToken")
+    offset = 0
+    if token:
+        try:
+            offset = int(base64.urlsafe_b64decode(str(token).encode()).decode())
+        except (binascii.Error, ValueError):
+            raise SandboxApiError("InvalidNextTokenException", "Invalid NextPageToken") from None
+        if not 0 < offset < len(values):
+            raise SandboxApiError("InvalidNextTokenException", "Invalid NextPageToken")
+    page = values[offset : offset + size]
+    answer: dict[str, Any] = {
+        "DimensionValues": [
+            {"Value": value, "Attributes": {"description": names.get(value, value)}}
+            for value in page
+        ],
+        "ReturnSize": len(page),
+        "TotalSize": len(values),
+    }
+    if offset + size < len(values):
+        answer["NextPageToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
+    return answer

@@ -14,7 +14,7 @@ Both are tenant data, so they get the same Row-Level Security, blank-tenant CHEC
 as ``cost_data``: the pipeline reads and writes every tenant, the reporting role reads the
 tenant it set.
 
-Revision ID: 0008
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0008"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
