@@ -4,13 +4,14 @@ from __future__ import annotations
 
 # Cost Explorer cost metric -> our column. NetUnblended includes discounts and credits;
 # BlendedCost is omitted because it only differs for consolidated-billing averaging. Amounts
-# arrive as decimal strings; they stay Decimal.
+# arrive as decimal strings; they stay exact decimal text until COPY.
 CE_COST_METRIC_COLUMNS: dict[str, str] = {
     "UnblendedCost": "unblended_cost",
     "AmortizedCost": "amortized_cost",
     "NetUnblendedCost": "net_unblended_cost",
 }
 CE_USAGE_METRIC = "UsageQuantity"
+CE_USAGE_COLUMN = "usage_quantity"
 
 # The metric the reconciliation's ungrouped total asks for; cost_data.unblended_cost holds it.
 CE_TOTAL_METRIC = "UnblendedCost"
