@@ -9,7 +9,7 @@ and is registered in ``providers/__init__.py``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,6 +57,14 @@ class FetchedCosts:
     data_unavailable: bool = False
     pagination_restarts: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: What the provider counts instead of (or besides) paid requests, under provider-prefixed
+    #: names (e.g. ``gcp_bytes_billed``); summed over the run into the asset's metadata.
+    usage_metrics: Mapping[str, int] = field(default_factory=dict)
+    #: The provider's version stamp of each day loaded (GCP: max(export_time)), stored with
+    #: the load so the schedule can re-pull exactly the days that changed since.
+    day_watermarks: Mapping[dt.date, dt.datetime] = field(default_factory=dict)
+    #: Newer stamps the provider showed for any day, loaded or not (late rows of old days).
+    observed_watermarks: Mapping[dt.date, dt.datetime] = field(default_factory=dict)
 
     @property
     def estimated_days(self) -> list[dt.date]:
@@ -109,6 +117,23 @@ class CostCollector(Protocol):
         self, account: CloudAccount, credentials: Credentials, window: DateRange
     ) -> FetchedCosts:
         """Fetch every day of ``window`` (inclusive) in as few paid requests as possible."""
+        ...
+
+
+class RunAwareCollector(CostCollector, Protocol):
+    """A collector that plans a run's fetches before the first one (optional).
+
+    GCP uses it to give one billing query per export and window to every project of that
+    export in the run; ``collect_costs`` calls it once per run with the run's active accounts.
+    """
+
+    def prepare_run(
+        self,
+        connection: Any,
+        account_ranges: Sequence[tuple[CloudAccount, Sequence[DateRange]]],
+        decrypt: Callable[[CloudAccount], Credentials],
+    ) -> None:
+        """Plan the run; per-account problems are left for ``fetch_daily_costs`` to raise."""
         ...
 
 

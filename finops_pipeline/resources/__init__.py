@@ -1,4 +1,4 @@
-"""Dagster resources: Postgres, the credential decryptor and the AWS Cost Explorer client."""
+"""Dagster resources: Postgres, the credential decryptor and one cost collector per provider."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import dagster as dg
 from finops_pipeline.config import FinopsConfig
 from finops_pipeline.resources.aws import AwsCostExplorerResource
 from finops_pipeline.resources.credentials import CredentialDecryptor
+from finops_pipeline.resources.gcp import GcpBillingExportResource, gcp_resource_kwargs
 from finops_pipeline.resources.postgres import PostgresResource
 
 __all__ = [
     "AwsCostExplorerResource",
     "CredentialDecryptor",
+    "GcpBillingExportResource",
     "PostgresResource",
     "default_resources",
 ]
@@ -43,4 +45,5 @@ def default_resources(config: FinopsConfig | None = None) -> dict[str, dg.Config
             pipeline_session_token=_env_var_if_set("FINOPS_PIPELINE_AWS_SESSION_TOKEN"),
             sts_endpoint_url=config.sts_endpoint_url,
         ),
+        "gcp_billing_export": GcpBillingExportResource(**gcp_resource_kwargs(os.environ)),
     }

@@ -21,6 +21,7 @@ from finops_pipeline.db.cost_loader import (
     count_window_rows,
     replace_cost_window,
 )
+from finops_pipeline.db.watermarks import record_watermarks
 from finops_pipeline.errors import DatabaseConnectionLostError, FinopsError
 from finops_pipeline.providers.base import CostCollector, collector_for
 from finops_pipeline.security.credentials import Credentials
@@ -47,6 +48,8 @@ class WindowResult:
     rows: pd.DataFrame
     #: Rows the window already held when the provider had no data yet; they were kept.
     rows_kept: int = 0
+    #: The provider's own counters (e.g. ``gcp_bytes_billed``), see ``FetchedCosts``.
+    usage_metrics: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def rows_in_window(self) -> int:
@@ -87,6 +90,14 @@ class CollectionReport:
     @property
     def paid_requests(self) -> int:
         return sum(window.paid_requests for window in self.windows)
+
+    def usage_metrics(self) -> dict[str, int]:
+        """Each provider counter summed over the run's windows, by name."""
+        totals: dict[str, int] = {}
+        for window in self.windows:
+            for name, value in window.usage_metrics.items():
+                totals[name] = totals.get(name, 0) + int(value)
+        return totals
 
     @property
     def rows_in_windows(self) -> int:
@@ -214,6 +225,7 @@ def collect_costs(
     started = time.monotonic()
     report = CollectionReport()
     accounts = get_accounts(connection, list(account_ranges))
+    _prepare_collectors(connection, accounts, account_ranges, decrypt, collectors)
     lost: DatabaseConnectionLostError | None = None
     for account in accounts:
         if account.status != "active":
@@ -256,6 +268,27 @@ def collect_costs(
                 lost = error
     report.elapsed_seconds = time.monotonic() - started
     return report
+
+
+def _prepare_collectors(
+    connection: psycopg.Connection,
+    accounts: Sequence[CloudAccount],
+    account_ranges: Mapping[str, Sequence[DateRange]],
+    decrypt: Callable[[CloudAccount], Credentials],
+    collectors: Mapping[str, CostCollector],
+) -> None:
+    """Let collectors that plan a run (GCP's shared export queries) see its active accounts."""
+    for provider, collector in collectors.items():
+        prepare = getattr(collector, "prepare_run", None)
+        if prepare is None:
+            continue
+        planned = [
+            (account, account_ranges[account.id])
+            for account in accounts
+            if account.provider == provider and account.status == "active"
+        ]
+        if planned:
+            prepare(connection, planned, decrypt)
 
 
 def _collect_window(
@@ -304,6 +337,16 @@ def _collect_window(
             end_inclusive=window.end,
             run_id=run_id,
         )
+        if fetched.day_watermarks or fetched.observed_watermarks:
+            # After the load: a failed load keeps the old stamps, so the days are re-pulled.
+            record_watermarks(
+                connection,
+                tenant_id=account.tenant_id,
+                cloud_account_id=account.id,
+                loaded=fetched.day_watermarks,
+                observed=fetched.observed_watermarks,
+                run_id=run_id,
+            )
         logger.info(
             "Account %s %s: %d rows (%d new, %d restated, %d removed, %d unchanged), "
             "%d paid requests",
@@ -326,4 +369,5 @@ def _collect_window(
         load=load,
         rows=rows,
         rows_kept=rows_kept,
+        usage_metrics=dict(fetched.usage_metrics),
     )

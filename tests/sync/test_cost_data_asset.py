@@ -20,6 +20,7 @@ from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
@@ -76,6 +77,7 @@ def materialize_range(
         resources={
             "postgres": PostgresResource(database_url=database_url),
             "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
+            "gcp_billing_export": GcpBillingExportResource(),
             "aws_cost_explorer": AwsCostExplorerResource(),
         },
         tags={

@@ -17,6 +17,7 @@ from finops_pipeline.db.urls import to_libpq_url
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
@@ -84,6 +85,7 @@ def resources(database_url: str, encryption_key: str) -> dict[str, object]:
     return {
         "postgres": PostgresResource(database_url=database_url),
         "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
+        "gcp_billing_export": GcpBillingExportResource(),
         "aws_cost_explorer": AwsCostExplorerResource(),
     }
 

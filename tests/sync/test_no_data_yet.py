@@ -34,6 +34,7 @@ from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
@@ -239,6 +240,7 @@ def test_a_failed_run_describes_one_and_all_accounts_correctly(
             resources={
                 "postgres": PostgresResource(database_url=database_url),
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
+                "gcp_billing_export": GcpBillingExportResource(),
                 "aws_cost_explorer": AwsCostExplorerResource(),
             },
             tags={
