@@ -6,6 +6,8 @@ import dagster as dg
 
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.sync_state import accounts_with_estimated_rows, schedule_accounts
+from finops_pipeline.db.watermarks import moved_days_by_account
+from finops_pipeline.providers.gcp.schedule import window_with_moved_days
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sensors.settings import COST_DATA_JOB_NAME, schedule_default_status
 from finops_pipeline.sync.run_tags import SYNC_DAILY, account_range_tags, daily_run_key
@@ -31,6 +33,8 @@ def daily_cost_sync_requests(
             not_final = accounts_with_estimated_rows(
                 connection, first_of_month(today, 1), first_of_month(today)
             )
+        # Days a source restated since they were loaded (GCP export_time watermarks).
+        moved = moved_days_by_account(connection)
     # An account the sensor has not added yet has no partitions; its initial backfill covers
     # these days anyway.
     known = set(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME))
@@ -44,6 +48,8 @@ def daily_cost_sync_requests(
             last_success_at=account.last_success_at,
             previous_month_final=account.account_id not in not_final,
         )
+        if account.account_id in moved:
+            planned = window_with_moved_days(today, policy, planned, moved[account.account_id])
         requests.append(
             dg.RunRequest(
                 run_key=daily_run_key(account.account_id, planned.window),

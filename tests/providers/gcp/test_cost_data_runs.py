@@ -36,8 +36,9 @@ from finops_pipeline.resources import (
     GcpBillingExportResource,
     PostgresResource,
 )
+from finops_pipeline.schedules import daily_cost_sync
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.sync.ranges import DateRange, account_date_key
+from finops_pipeline.sync.ranges import DateRange, account_date_key, split_partition_key
 from tests.dates import TODAY
 from tests.providers.gcp.conftest import (
     BILLING_PROJECT,
@@ -46,6 +47,7 @@ from tests.providers.gcp.conftest import (
     PROJECT_B,
     PROJECT_C,
     credentials_for,
+    export_row,
 )
 
 pytestmark = pytest.mark.integration
@@ -195,3 +197,104 @@ def test_a_13_month_backfill_of_3_projects_is_one_run_billing_the_same_bytes_as_
         f"{three_meta['gcp_bytes_processed'].value} bytes processed, {billed} billed; "
         f"1 project: {one_meta['gcp_bytes_billed'].value} billed"
     )
+
+
+def _day_net(connection: psycopg.Connection, account_id: str, day: dt.date) -> Decimal:
+    row = connection.execute(
+        "SELECT sum(net_unblended_cost) FROM cost_data WHERE cloud_account_id = %s AND date = %s",
+        (account_id, day),
+    ).fetchone()
+    return row[0]
+
+
+def _schedule_windows(
+    instance: dg.DagsterInstance, database_url: str, when: dt.datetime
+) -> dict[str, tuple[DateRange, str]]:
+    with dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=when,
+        resources={"postgres": PostgresResource(database_url=database_url)},
+    ) as context:
+        result = daily_cost_sync(context)
+    planned = {}
+    for request in [] if isinstance(result, dg.SkipReason) else list(result):
+        first, start = split_partition_key(request.tags[ASSET_PARTITION_RANGE_START_TAG])
+        _, end = split_partition_key(request.tags[ASSET_PARTITION_RANGE_END_TAG])
+        planned[first] = (DateRange(start, end), request.tags["finops/window_reason"])
+    return planned
+
+
+def test_a_late_row_of_an_old_day_is_seen_stored_scheduled_and_re_pulled(
+    bigquery_sandbox: BigQuerySandbox,
+    make_export,
+    reader_key_info: dict[str, Any],
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only the trailing window and the export's own changes widen the schedule here.
+    monkeypatch.setenv("FINOPS_MONTH_REPULL_UNTIL_DAY", "0")
+    first_day, yesterday = TODAY - dt.timedelta(days=14), TODAY - dt.timedelta(days=1)
+    old_day, other_old_day = TODAY - dt.timedelta(days=12), TODAY - dt.timedelta(days=9)
+    rows = [
+        export_row(PROJECT_A, dt.datetime.combine(day, dt.time(5), tzinfo=dt.UTC), 10.0)
+        for day in (first_day + dt.timedelta(days=n) for n in range(14))
+    ]
+    export = make_export(rows)
+    account = register_billing_export(
+        connection,
+        key_ring,
+        tenant_id="tenant-gcp",
+        credentials=credentials_for(export, reader_key_info),
+        projects=[(PROJECT_A, "shop prod")],
+    )[0].account_id
+    defs = resources(database_url, encryption_key)
+    with dg.instance_for_test() as instance:
+        assert materialize_range(instance, defs, [account], DateRange(first_day, yesterday)).success
+        assert _day_net(connection, account, old_day) == Decimal("10")
+
+        # Late rows for two old days land in today's partition (a credit and extra usage).
+        exported = dt.datetime.combine(TODAY, dt.time(1), tzinfo=dt.UTC)
+        late = [
+            export_row(
+                PROJECT_A,
+                dt.datetime.combine(old_day, dt.time(11), tzinfo=dt.UTC),
+                2.5,
+                credits=[("late credit", -0.5)],
+                exported=exported,
+            ),
+            export_row(
+                PROJECT_A,
+                dt.datetime.combine(other_old_day, dt.time(23, 30), tzinfo=dt.UTC),
+                1.0,
+                exported=exported,
+            ),
+        ]
+        seed_export(
+            bigquery_sandbox.engine,
+            TableRef(BILLING_PROJECT, DATASET, export.table.table),
+            late,
+        )
+        # The daily run reads the trailing days, and checks what was exported since.
+        trailing = materialize_range(
+            instance, defs, [account], DateRange(TODAY - dt.timedelta(days=3), yesterday)
+        )
+        assert trailing.success
+        metadata = trailing.asset_materializations_for_node("cost_data")[0].metadata
+        assert metadata["gcp_queries"].value == 2  # the cost query and the export-time check
+        moved = {day for day, mark in account_watermarks(connection, account).items() if mark.moved}
+        assert moved == {old_day, other_old_day}
+        assert _day_net(connection, account, old_day) == Decimal("10")  # not re-read yet
+
+        # The next tick stretches the project's window back to the oldest moved day.
+        window, reason = _schedule_windows(
+            instance, database_url, dt.datetime.combine(TODAY, dt.time(6), tzinfo=dt.UTC)
+        )[account]
+        assert window == DateRange(old_day, yesterday)
+        assert "export_time moved on 2 earlier day(s)" in reason
+        assert materialize_range(instance, defs, [account], window).success
+    assert _day_net(connection, account, old_day) == Decimal("12.0")
+    assert _day_net(connection, account, other_old_day) == Decimal("11")
+    assert not any(mark.moved for mark in account_watermarks(connection, account).values())
