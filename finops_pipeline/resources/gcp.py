@@ -50,6 +50,10 @@ BYTES_BILLED_METRIC = "gcp_bytes_billed"
 QUERIES_METRIC = "gcp_queries"
 
 
+#: One tenant's reading of one export with one key.
+RunKey = tuple[str, ExportKey]
+
+
 def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
@@ -76,17 +80,15 @@ class GcpBillingExportResource(dg.ConfigurableResource):
     )
 
     # Per run: which projects of each export read each window, and what was read already.
-    _planned: dict[tuple[ExportKey, DateRange], set[str]] = PrivateAttr(default_factory=dict)
-    _export_accounts: dict[ExportKey, set[str]] = PrivateAttr(default_factory=dict)
-    _observe_since: dict[ExportKey, dt.datetime] = PrivateAttr(default_factory=dict)
-    _results: dict[tuple[ExportKey, DateRange], BillingExportCosts] = PrivateAttr(
+    _planned: dict[tuple[RunKey, DateRange], set[str]] = PrivateAttr(default_factory=dict)
+    _export_accounts: dict[RunKey, set[str]] = PrivateAttr(default_factory=dict)
+    _observe_since: dict[RunKey, dt.datetime] = PrivateAttr(default_factory=dict)
+    _results: dict[tuple[RunKey, DateRange], BillingExportCosts] = PrivateAttr(default_factory=dict)
+    _observed: dict[RunKey, dict[str, dict[dt.date, dt.datetime]]] = PrivateAttr(
         default_factory=dict
     )
-    _observed: dict[ExportKey, dict[str, dict[dt.date, dt.datetime]]] = PrivateAttr(
-        default_factory=dict
-    )
-    _clients: dict[ExportKey, BillingExportClient] = PrivateAttr(default_factory=dict)
-    _partitioning: dict[ExportKey, TablePartitioning] = PrivateAttr(default_factory=dict)
+    _clients: dict[RunKey, BillingExportClient] = PrivateAttr(default_factory=dict)
+    _partitioning: dict[RunKey, TablePartitioning] = PrivateAttr(default_factory=dict)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self.reset()
@@ -127,7 +129,7 @@ class GcpBillingExportResource(dg.ConfigurableResource):
                 continue  # the account fails on its own when it is fetched
             if not isinstance(credentials, GcpServiceAccountCredentials):
                 continue
-            key = credentials.export_key
+            key = self._export_key(account, credentials)
             self._export_accounts.setdefault(key, set()).add(account.id)
             for window in ranges:
                 self._planned.setdefault((key, window), set()).add(account.provider_account_id)
@@ -138,8 +140,15 @@ class GcpBillingExportResource(dg.ConfigurableResource):
                 # Rows exported after the oldest of these were not seen by every project.
                 self._observe_since[key] = min(known)
 
-    def _client(self, credentials: GcpServiceAccountCredentials) -> BillingExportClient:
-        key = credentials.export_key
+    @staticmethod
+    def _export_key(account: CloudAccount, credentials: GcpServiceAccountCredentials) -> RunKey:
+        # Only one tenant's projects ever share a client or a result: each tenant's run uses
+        # the credentials that tenant stored.
+        return (account.tenant_id, credentials.export_key)
+
+    def _client(
+        self, key: RunKey, credentials: GcpServiceAccountCredentials
+    ) -> BillingExportClient:
         if key not in self._clients:
             self._clients[key] = BillingExportClient.open(
                 credentials.key,
@@ -150,13 +159,13 @@ class GcpBillingExportResource(dg.ConfigurableResource):
             )
         return self._clients[key]
 
-    def _table_partitioning(self, key: ExportKey, client: BillingExportClient) -> TablePartitioning:
+    def _table_partitioning(self, key: RunKey, client: BillingExportClient) -> TablePartitioning:
         if key not in self._partitioning:
             self._partitioning[key] = client.table_partitioning()
         return self._partitioning[key]
 
     def _observe(
-        self, key: ExportKey, client: BillingExportClient, projects: Sequence[str]
+        self, key: RunKey, client: BillingExportClient, projects: Sequence[str]
     ) -> tuple[dict[str, dict[dt.date, dt.datetime]], dict[str, int]]:
         """Once per export and run: the newest stamps of days with rows exported since the
         last check (late rows of days outside the run's windows). Best effort: when it fails,
@@ -196,8 +205,8 @@ class GcpBillingExportResource(dg.ConfigurableResource):
                 f"{credentials.kind!r}; re-add it with `finops accounts add --provider gcp`."
             )
         project = validate_project_id(account.provider_account_id)
-        key = credentials.export_key
-        client = self._client(credentials)
+        key = self._export_key(account, credentials)
+        client = self._client(key, credentials)
         metrics: dict[str, int] = {
             BYTES_PROCESSED_METRIC: 0,
             BYTES_BILLED_METRIC: 0,

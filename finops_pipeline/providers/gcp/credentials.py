@@ -10,6 +10,7 @@ holding the same payload, encrypted and bound to that row.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -26,7 +27,8 @@ from finops_pipeline.security.credentials import (
 
 __all__ = ["ExportKey", "GcpServiceAccountCredentials"]
 
-#: What identifies one billing export for grouping: projects with the same key share queries.
+#: What identifies one billing export read with one key: projects with the same export key
+#: (and tenant) share queries.
 ExportKey = tuple[str, str, str | None, str | None, str | None, str]
 
 
@@ -78,14 +80,19 @@ class GcpServiceAccountCredentials:
 
     @property
     def export_key(self) -> ExportKey:
-        """Projects whose credentials share this key read the same export the same way."""
+        """Projects whose credentials share this key read the same export with the same key.
+
+        The key's part is a digest of the whole key file, not its e-mail: two keys of one
+        service account (one of them revoked, say) must never share a client or a result.
+        """
+        digest = hashlib.sha256(self.key.key_json.reveal().encode("utf-8")).hexdigest()
         return (
             self.table,
             self.location,
             self.job_project,
             self.api_endpoint,
             self.token_endpoint,
-            self.key.client_email,
+            digest,
         )
 
     def to_payload(self) -> dict[str, str]:

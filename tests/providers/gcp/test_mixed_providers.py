@@ -16,8 +16,8 @@ from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.providers.gcp.onboarding import register_billing_export
 from finops_pipeline.security.ciphertext import KeyRing
 from finops_pipeline.security.credentials import Secret
-from finops_pipeline.sync.ranges import DateRange
 from finops_pipeline.sync.outcomes import SyncStatus
+from finops_pipeline.sync.ranges import DateRange
 from tests.ce_responses import TWO_SERVICES, paginate, queue_moto_pages, simple_days
 from tests.dates import RECENT_START
 from tests.providers.gcp.conftest import PROJECT_A, PROJECT_B, credentials_for, export_row
