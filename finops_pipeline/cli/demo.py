@@ -184,6 +184,16 @@ def ensure_demo_accounts(
     return accounts
 
 
+def gcp_demo_accounts(connection: psycopg.Connection, ring: KeyRing) -> list[DemoAccount]:
+    """The GCP tenant's projects of the sandbox billing export, registered once."""
+    from finops_pipeline.providers.gcp.sandbox.demo import ensure_demo_projects
+
+    return [
+        DemoAccount(p.account_id, p.tenant_id, p.name, p.project_id, p.created)
+        for p in ensure_demo_projects(connection, ring)
+    ]
+
+
 def count_rows(connection: psycopg.Connection, account_ids: Sequence[str]) -> int:
     """Rows ``cost_data`` holds for these accounts."""
     with connection.cursor() as cursor:
@@ -253,8 +263,10 @@ def run_demo(
     progress: ProgressCallback | None = None,
     tenants: Sequence[SandboxTenant] = DEMO_TENANTS,
     today: dt.date | None = None,
+    include_gcp: bool = True,
 ) -> DemoReport:
-    """Register the sandbox tenants and backfill ``days`` days, one range run per account."""
+    """Register the sandbox tenants and backfill ``days`` days, one range run per AWS account
+    and one for the GCP billing export's projects."""
     started = time.monotonic()
     start, end = demo_window(days, today)
     ring, key_source = key_ring_for_demo()
@@ -263,12 +275,32 @@ def run_demo(
         start=start, end=end, key_source=key_source, pull_generation=advance_generation()
     )
     report.accounts = ensure_demo_accounts(connection, ring, tenants)
+    # One range run per AWS account; the GCP projects of one billing export share one run,
+    # so one BigQuery query serves them all.
+    groups: list[tuple[DemoAccount, list[str]]] = [
+        (account, [account.account_id]) for account in report.accounts
+    ]
+    if include_gcp:
+        gcp_projects = gcp_demo_accounts(connection, ring)
+        report.accounts.extend(gcp_projects)
+        groups.append(
+            (
+                DemoAccount(
+                    gcp_projects[0].account_id,
+                    gcp_projects[0].tenant_id,
+                    f"{len(gcp_projects)} GCP projects",
+                    "billing export",
+                    any(project.created for project in gcp_projects),
+                ),
+                [project.account_id for project in gcp_projects],
+            )
+        )
     ids = [account.account_id for account in report.accounts]
     report.rows_before = count_rows(connection, ids)
-    for index, account in enumerate(report.accounts, start=1):
+    for index, (account, group_ids) in enumerate(groups, start=1):
         run_started = time.monotonic()
         result = sync_accounts(
-            [account.account_id],
+            group_ids,
             start,
             end,
             instance=instance,
@@ -278,7 +310,7 @@ def run_demo(
         )
         report.syncs.append(result)
         if progress is not None:
-            progress(index, len(report.accounts), account, result, time.monotonic() - run_started)
+            progress(index, len(groups), account, result, time.monotonic() - run_started)
     report.rows_after = count_rows(connection, ids)
     report.tenants = tenant_summaries(connection, ids, start, end)
     report.elapsed_seconds = time.monotonic() - started
@@ -298,6 +330,9 @@ def summary_lines(report: DemoReport) -> list[str]:
         f"{report.total('rows_restated'):,} restated, {report.total('rows_unchanged'):,} "
         f"unchanged, {report.total('rows_removed'):,} removed",
         f"  paid CE requests    {paid} (${cost:.2f} on real AWS), {len(report.syncs)} range runs",
+        f"  BigQuery bytes      {report.total('gcp_bytes_billed'):,} billed "
+        f"({report.total('gcp_bytes_processed'):,} processed) in "
+        f"{report.total('gcp_queries')} queries",
         f"  credentials key     {report.key_source}",
         "",
         "Cost per tenant over the window:",

@@ -151,3 +151,30 @@ def list_accounts(
     with connection.cursor(row_factory=dict_row) as cursor:
         cursor.execute(f"SELECT {_ACCOUNT_COLUMNS} FROM cloud_accounts {where} ORDER BY created_at")
         return [_to_account(row) for row in cursor.fetchall()]
+
+
+def find_account_id(
+    connection: psycopg.Connection, *, tenant_id: str, provider: str, provider_account_id: str
+) -> str | None:
+    """The id of the account with this natural key, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id::text FROM cloud_accounts "
+            "WHERE tenant_id = %s AND provider = %s AND provider_account_id = %s",
+            (tenant_id, provider, provider_account_id),
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def replace_credentials(
+    connection: psycopg.Connection, ring: KeyRing, account: CloudAccount, credentials: Credentials
+) -> None:
+    """Encrypt new credentials of the same kind onto an existing row, bound to it."""
+    blob = encrypt(serialize_credentials(credentials), ring, account.encryption_context)
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE cloud_accounts SET credentials_encrypted = %s, updated_at = now() "
+            "WHERE id = %s",
+            (blob, account.id),
+        )

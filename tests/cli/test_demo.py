@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from finops_pipeline.cli.commands import main
 from finops_pipeline.db.urls import to_libpq_url
 from finops_pipeline.providers.aws.sandbox.catalogue import DEMO_TENANTS
+from finops_pipeline.providers.gcp.sandbox.demo import DEMO_GCP_TENANT
+from finops_pipeline.providers.gcp.sandbox.hook import DEMO_EXPORT
 
 pytestmark = pytest.mark.integration
 
@@ -88,8 +90,33 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
             "SELECT count(*) FROM cloud_accounts WHERE position('SBXK'::bytea in "
             "credentials_encrypted) > 0"
         ).fetchone()
-    assert accounts == (sum(len(t.accounts) for t in DEMO_TENANTS),)
+        gcp_keys = connection.execute(
+            "SELECT count(*) FROM cloud_accounts WHERE provider = 'gcp' AND "
+            "position('PRIVATE KEY'::bytea in credentials_encrypted) = 0"
+        ).fetchone()
+    aws_accounts = sum(len(t.accounts) for t in DEMO_TENANTS)
+    assert accounts == (aws_accounts + len(DEMO_EXPORT.projects),)
     assert secrets == (0,)  # the access key ids are encrypted too
+    assert gcp_keys == (len(DEMO_EXPORT.projects),)  # so are the service-account keys
+
+
+def test_demo_collects_the_gcp_export_s_projects_in_one_query(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("FINOPS_HOME", str(tmp_path))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    output = run_demo(CliRunner())
+    assert DEMO_GCP_TENANT in output
+    assert re.search(r"3 GCP projects +billing export .* ok", output), output
+    assert statistic(output, r"BigQuery bytes\s+([\d,]+) billed") >= 10 * 1024 * 1024
+    assert statistic(output, r"in (\d+) queries") == 1
+    with psycopg.connect(to_libpq_url(database_url)) as connection:
+        per_project = connection.execute(
+            "SELECT count(DISTINCT cloud_account_id), count(DISTINCT date) FROM cost_data "
+            "WHERE provider = 'gcp'"
+        ).fetchone()
+    assert per_project == (len(DEMO_EXPORT.projects), DAYS)
 
 
 def test_demo_refuses_more_days_than_daily_history(
