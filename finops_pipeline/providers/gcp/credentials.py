@@ -127,7 +127,10 @@ class GcpServiceAccountCredentials:
                 raise
             # The key or the export definition no longer passes the checks it passed when
             # stored; the message names fields, never values.
-            raise malformed_credentials(type(error).__name__) from None
+            raise malformed_credentials(
+                f"the service-account key or the export definition fails its checks "
+                f"({type(error).__name__})"
+            ) from None
 
     def secrets(self) -> tuple[Secret, ...]:
         """The whole JSON, the private key (and its PEM lines) and the key id."""
