@@ -150,6 +150,10 @@ class FinopsConfig:
             ce_max_attempts=_ce_max_attempts(env),
         )
 
+    def endpoints(self) -> dict[str, str | None]:
+        """The endpoint overrides a provider's validation probe receives, by name."""
+        return {"ce_endpoint_url": self.ce_endpoint_url, "sts_endpoint_url": self.sts_endpoint_url}
+
 
 def _text(environ: Mapping[str, str], name: str) -> str:
     return environ.get(name, "").strip()

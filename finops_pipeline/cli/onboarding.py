@@ -1,95 +1,63 @@
 """Onboarding cloud accounts: add, list, validate, disable, remove.
 
-The Python API behind ``finops accounts``. Secrets arrive as :class:`Secret` values and leave
-only encrypted; nothing here logs or returns them.
+The Python API behind ``finops accounts``, for every registered provider: each provider's
+:class:`~finops_pipeline.providers.base.AccountOnboarding` checks its input and builds its
+credentials, and its ``validate`` probe proves them. Secrets arrive as :class:`Secret` values and
+leave only encrypted; nothing here logs or returns them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
 
-from finops_pipeline.db.accounts import CloudAccount, get_account, list_accounts, register_account
+from finops_pipeline.db.accounts import (
+    CloudAccount,
+    RemovedAccount,
+    delete_account,
+    find_account_id,
+    get_account,
+    list_accounts,
+    register_account,
+    set_account_status,
+)
 from finops_pipeline.db.tenants import check_tenant_id, ensure_tenant
 from finops_pipeline.errors import ConfigurationError, FinopsError, UnsupportedProviderError
 from finops_pipeline.providers import provider_spec
-from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials, AwsRoleCredentials
-from finops_pipeline.providers.aws.roles import PipelinePrincipal, role_account_id
-from finops_pipeline.providers.aws.validation import ValidationReport, validate_aws_account
+from finops_pipeline.providers.base import (
+    AccountOnboarding,
+    OnboardedAccount,
+    ProviderSpec,
+    ValidationReport,
+)
 from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import Credentials, Secret, open_credentials
+from finops_pipeline.security.credentials import open_credentials
+
+__all__ = [
+    "OnboardedAccount",
+    "RemovedAccount",
+    "account_summaries",
+    "account_summary",
+    "add_account",
+    "remove_account",
+    "set_status",
+    "validate_account",
+    "validate_new_account",
+]
 
 logger = logging.getLogger(__name__)
 
-_AWS_ACCOUNT_RE = re.compile(r"^\d{12}$")
-_ACCESS_KEY_ID_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{12,124}$")
 
-
-@dataclass(frozen=True)
-class OnboardedAccount:
-    """A newly registered account.
-
-    Attributes:
-        account_id: Its new id.
-        credential_kind: ``aws_access_key`` or ``aws_role``.
-        external_id: The tenant's external id, for role accounts (put it in the trust policy).
-    """
-
-    account_id: str
-    credential_kind: str
-    external_id: str | None = None
-
-
-def build_aws_credentials(
-    *,
-    provider_account_id: str,
-    access_key_id: str | None,
-    secret_access_key: Secret | None,
-    role_arn: str | None,
-    external_id: str | None,
-) -> Credentials:
-    """Check the onboarding input and build the credentials object.
-
-    Raises:
-        ConfigurationError: Both or neither credential kinds, a malformed account number, key id
-            or role ARN, a missing secret, or a role in another account.
-    """
-    if not _AWS_ACCOUNT_RE.match(provider_account_id or ""):
-        raise ConfigurationError(
-            f"{provider_account_id!r} is not an AWS account number; give its 12 digits."
+def _onboarding(spec: ProviderSpec) -> AccountOnboarding:
+    if spec.onboarding is None:
+        raise UnsupportedProviderError(
+            f"Accounts of provider {spec.name!r} cannot be onboarded from the command line yet."
         )
-    if bool(access_key_id) == bool(role_arn):
-        raise ConfigurationError(
-            "Give exactly one credential kind: --access-key-id (with the secret in "
-            "FINOPS_AWS_SECRET_ACCESS_KEY or --secret-stdin) or --role-arn."
-        )
-    if role_arn:
-        arn_account = role_account_id(role_arn)
-        if arn_account != provider_account_id:
-            raise ConfigurationError(
-                f"The role ARN is in account {arn_account}, not {provider_account_id}; "
-                "register the account the role lives in."
-            )
-        if not external_id:
-            raise ConfigurationError("A role account needs the tenant's external id.")
-        return AwsRoleCredentials(role_arn=role_arn, external_id=Secret(external_id))
-    assert access_key_id is not None
-    if not _ACCESS_KEY_ID_RE.match(access_key_id):
-        raise ConfigurationError(
-            "The access key id does not look like an AWS key id (AKIA... or ASIA...); "
-            "check it was copied whole."
-        )
-    if secret_access_key is None or not secret_access_key:
-        raise ConfigurationError(
-            "No secret access key given. Set FINOPS_AWS_SECRET_ACCESS_KEY or pipe it to "
-            "--secret-stdin; it is never accepted on the command line."
-        )
-    return AwsAccessKeyCredentials(access_key_id=access_key_id, secret_access_key=secret_access_key)
+    return spec.onboarding
 
 
 def add_account(
@@ -100,39 +68,36 @@ def add_account(
     name: str,
     provider: str,
     provider_account_id: str,
-    access_key_id: str | None = None,
-    secret_access_key: Secret | None = None,
-    role_arn: str | None = None,
     endpoint_url: str | None = None,
+    **inputs: Any,
 ) -> OnboardedAccount:
     """Register an account with its credentials, encrypted and bound to the new row.
 
-    For a role account the tenant's external id is created on first use and reused after.
+    ``inputs`` are the provider's credential inputs (AWS: ``access_key_id``,
+    ``secret_access_key``, ``role_arn``; see its ``AccountOnboarding.build_credentials``). When
+    the provider uses the tenant's external id (an AWS role), it is created on first use and
+    reused after.
 
     Raises:
         UnsupportedProviderError: The provider has no collector.
         ConfigurationError: Bad input, or the account is already registered for the tenant.
     """
-    provider_spec(provider)  # an unregistered provider is refused before anything is written
+    # An unregistered provider is refused before anything is written.
+    onboarding = _onboarding(provider_spec(provider))
     check_tenant_id(tenant_id)
     if not name or not name.strip():
         raise ConfigurationError("The account name is empty; pass --name.")
     # Check the input before the tenant (and its external id) is created, so bad input
     # leaves the database untouched.
-    build_aws_credentials(
+    uses_external_id = onboarding.uses_tenant_external_id(inputs)
+    onboarding.build_credentials(
         provider_account_id=provider_account_id,
-        access_key_id=access_key_id,
-        secret_access_key=secret_access_key,
-        role_arn=role_arn,
-        external_id="not-yet-known",
+        external_id="not-yet-known" if uses_external_id else None,
+        **inputs,
     )
-    external_id = ensure_tenant(connection, tenant_id) if role_arn else None
-    credentials = build_aws_credentials(
-        provider_account_id=provider_account_id,
-        access_key_id=access_key_id,
-        secret_access_key=secret_access_key,
-        role_arn=role_arn,
-        external_id=external_id,
+    external_id = ensure_tenant(connection, tenant_id) if uses_external_id else None
+    credentials = onboarding.build_credentials(
+        provider_account_id=provider_account_id, external_id=external_id, **inputs
     )
     try:
         account_id = register_account(
@@ -146,18 +111,14 @@ def add_account(
             endpoint_url=endpoint_url or None,
         )
     except psycopg.errors.UniqueViolation:
-        existing = connection.execute(
-            "SELECT id::text FROM cloud_accounts "
-            "WHERE tenant_id = %s AND provider = %s AND provider_account_id = %s",
-            (tenant_id, provider, provider_account_id),
-        ).fetchone()
+        existing = find_account_id(connection, tenant_id, provider, provider_account_id)
         raise ConfigurationError(
             f"Tenant {tenant_id!r} already has {provider} account {provider_account_id}"
-            + (f" (id {existing[0]})" if existing else "")
+            + (f" (id {existing})" if existing else "")
             + "; remove it first to re-register it."
         ) from None
     logger.info("Registered %s account %s for tenant %s", credentials.kind, account_id, tenant_id)
-    return OnboardedAccount(account_id, credentials.kind, external_id)
+    return OnboardedAccount(account_id, credentials.kind, external_id, tenant_id)
 
 
 def account_summary(account: CloudAccount) -> dict[str, Any]:
@@ -192,20 +153,7 @@ def set_status(connection: psycopg.Connection, account_id: str, status: str) -> 
     if status not in {"active", "disabled"}:
         raise ConfigurationError(f"Unknown status {status!r}; use active or disabled.")
     get_account(connection, account_id)
-    with connection.transaction():
-        connection.execute(
-            "UPDATE cloud_accounts SET status = %s, updated_at = now() WHERE id = %s",
-            (status, account_id),
-        )
-
-
-@dataclass(frozen=True)
-class RemovedAccount:
-    """What removing an account deleted."""
-
-    account_id: str
-    cost_rows_deleted: int
-    sync_runs_deleted: int
+    set_account_status(connection, account_id, status)
 
 
 def remove_account(
@@ -219,17 +167,7 @@ def remove_account(
         AccountNotFoundError: No such account.
     """
     get_account(connection, account_id)
-    cost_rows = sync_rows = 0
-    with connection.transaction(), connection.cursor() as cursor:
-        cursor.execute("DELETE FROM cloud_accounts WHERE id = %s", (account_id,))
-        if purge:
-            cursor.execute("DELETE FROM cost_data WHERE cloud_account_id = %s", (account_id,))
-            cost_rows = cursor.rowcount
-            cursor.execute(
-                "DELETE FROM account_sync_runs WHERE cloud_account_id = %s", (account_id,)
-            )
-            sync_rows = cursor.rowcount
-    return RemovedAccount(account_id, cost_rows, sync_rows)
+    return delete_account(connection, account_id, purge=purge)
 
 
 def validate_account(
@@ -237,15 +175,17 @@ def validate_account(
     ring: KeyRing,
     account_id: str,
     *,
-    principal: PipelinePrincipal | None,
-    ce_endpoint_url: str | None = None,
-    sts_endpoint_url: str | None = None,
+    endpoints: Mapping[str, str | None] | None = None,
     today: dt.date | None = None,
+    **provider_options: Any,
 ) -> ValidationReport:
-    """Validate an account; disable it if its role trusts callers without the external id.
+    """Run the account's provider's validation probe; disable the account if the report says
+    its credentials trust callers without the tenant's proof (an AWS role without the external
+    id).
 
-    ``ce_endpoint_url`` applies when the account has no endpoint of its own;
-    ``sts_endpoint_url`` (``FINOPS_STS_ENDPOINT_URL``) applies to every STS call.
+    ``endpoints`` are the configured overrides (``FinopsConfig.endpoints()``); the account's own
+    endpoint wins. ``provider_options`` go to the provider's probe (AWS: ``principal``, else read
+    from ``FINOPS_PIPELINE_AWS_*``).
 
     Raises:
         AccountNotFoundError: No such account.
@@ -254,28 +194,31 @@ def validate_account(
     try:
         spec = provider_spec(account.provider)
     except UnsupportedProviderError:
+        spec = None
+    if spec is None or spec.validate is None:
         report = ValidationReport(account_id=account.id)
         report.add("provider", False, f"no validation for provider {account.provider!r} yet")
         return report
     try:
         credentials = open_credentials(account, ring)
     except FinopsError as error:
-        report = ValidationReport(account_id=account.id)
+        report = spec.validation_report(account.id)
         report.add("decrypt", False, f"{type(error).__name__}: {error}")
         return report
-    report = validate_aws_account(
-        account_id=account.id,
-        provider_account_id=account.provider_account_id,
-        credentials=credentials,
-        principal=principal,
-        ce_endpoint_url=account.endpoint_url or ce_endpoint_url,
-        sts_endpoint_url=sts_endpoint_url,
-        today=today,
+    report = spec.validate(
+        account,
+        credentials,
+        endpoints or {},
         client_hook=spec.client_hook,
+        today=today,
+        **provider_options,
     )
     if report.unsafe_trust_policy and account.status != "disabled":
         set_status(connection, account.id, "disabled")
-        logger.warning("Disabled account %s: its role does not require the external id", account.id)
+        logger.warning(
+            "Disabled account %s: its credentials do not require the tenant's external id",
+            account.id,
+        )
     return report
 
 
@@ -284,16 +227,15 @@ def validate_new_account(
     ring: KeyRing,
     account_id: str,
     *,
-    principal: PipelinePrincipal | None,
-    ce_endpoint_url: str | None = None,
-    sts_endpoint_url: str | None = None,
+    endpoints: Mapping[str, str | None] | None = None,
     today: dt.date | None = None,
+    **provider_options: Any,
 ) -> ValidationReport:
     """Validate a just-added account and remove it unless every check passed.
 
     The account is removed on a failed check and also when validation never finishes (an
     unexpected error, Ctrl-C), so ``accounts add --validate`` keeps nothing it did not prove.
-    A role account's tenant and external id stay: the customer's trust policy names them.
+    A tenant's external id stays: the customer's trust policy names it.
 
     Raises:
         Whatever validation raised, after the account was removed.
@@ -301,13 +243,7 @@ def validate_new_account(
     kept = False
     try:
         report = validate_account(
-            connection,
-            ring,
-            account_id,
-            principal=principal,
-            ce_endpoint_url=ce_endpoint_url,
-            sts_endpoint_url=sts_endpoint_url,
-            today=today,
+            connection, ring, account_id, endpoints=endpoints, today=today, **provider_options
         )
         kept = report.ok
         return report

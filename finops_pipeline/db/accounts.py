@@ -154,27 +154,58 @@ def list_accounts(
 
 
 def find_account_id(
-    connection: psycopg.Connection, *, tenant_id: str, provider: str, provider_account_id: str
+    connection: psycopg.Connection, tenant_id: str, provider: str, provider_account_id: str
 ) -> str | None:
-    """The id of the account with this natural key, or None."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id::text FROM cloud_accounts "
-            "WHERE tenant_id = %s AND provider = %s AND provider_account_id = %s",
-            (tenant_id, provider, provider_account_id),
+    """The id of the tenant's account with this natural key, or None."""
+    row = connection.execute(
+        "SELECT id::text FROM cloud_accounts "
+        "WHERE tenant_id = %s AND provider = %s AND provider_account_id = %s",
+        (tenant_id, provider, provider_account_id),
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def set_account_status(connection: psycopg.Connection, account_id: str, status: str) -> None:
+    """Set ``cloud_accounts.status`` (``active`` or ``disabled``) of an existing account."""
+    with connection.transaction():
+        connection.execute(
+            "UPDATE cloud_accounts SET status = %s, updated_at = now() WHERE id = %s",
+            (status, account_id),
         )
-        row = cursor.fetchone()
-    return row[0] if row else None
 
 
-def replace_credentials(
-    connection: psycopg.Connection, ring: KeyRing, account: CloudAccount, credentials: Credentials
-) -> None:
-    """Encrypt new credentials of the same kind onto an existing row, bound to it."""
-    blob = encrypt(serialize_credentials(credentials), ring, account.encryption_context)
-    with connection.transaction(), connection.cursor() as cursor:
-        cursor.execute(
+def replace_credentials(connection: psycopg.Connection, account_id: str, blob: bytes) -> None:
+    """Store a new ciphertext for an account (encrypted under its own encryption context)."""
+    with connection.transaction():
+        connection.execute(
             "UPDATE cloud_accounts SET credentials_encrypted = %s, updated_at = now() "
             "WHERE id = %s",
-            (blob, account.id),
+            (blob, account_id),
         )
+
+
+@dataclass(frozen=True)
+class RemovedAccount:
+    """What removing an account deleted."""
+
+    account_id: str
+    cost_rows_deleted: int
+    sync_runs_deleted: int
+
+
+def delete_account(
+    connection: psycopg.Connection, account_id: str, *, purge: bool = False
+) -> RemovedAccount:
+    """Delete the account row (and its credentials); with ``purge`` also its ``cost_data`` and
+    ``account_sync_runs`` rows. One transaction."""
+    cost_rows = sync_rows = 0
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM cloud_accounts WHERE id = %s", (account_id,))
+        if purge:
+            cursor.execute("DELETE FROM cost_data WHERE cloud_account_id = %s", (account_id,))
+            cost_rows = cursor.rowcount
+            cursor.execute(
+                "DELETE FROM account_sync_runs WHERE cloud_account_id = %s", (account_id,)
+            )
+            sync_rows = cursor.rowcount
+    return RemovedAccount(account_id, cost_rows, sync_rows)

@@ -2,8 +2,10 @@
 
 A provider's package (``providers/<cloud>/``) parses its own API into :class:`ParsedCosts`, with
 the columns of :data:`PARSED_COLUMNS`, and exposes a Dagster resource implementing
-:class:`CostCollector`. Its :class:`ProviderSpec` names that resource and its credential kinds,
-and is registered in ``providers/__init__.py``.
+:class:`CostCollector`. Its :class:`ProviderSpec` names that resource, its credential kinds, how
+``finops accounts add`` builds its credentials (:class:`AccountOnboarding`) and how ``finops
+accounts validate`` proves them (:class:`AccountValidator`, returning a
+:class:`ValidationReport`), and is registered in ``providers/__init__.py``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
@@ -19,7 +22,7 @@ from finops_pipeline.errors import UnsupportedProviderError
 
 if TYPE_CHECKING:
     from finops_pipeline.db.accounts import CloudAccount
-    from finops_pipeline.security.credentials import Credentials
+    from finops_pipeline.security.credentials import Credentials, Secret
     from finops_pipeline.sync.ranges import DateRange
 
 #: The columns of every provider's parsed frame, in order; ``sync.normalise`` adds the keys.
@@ -82,6 +85,156 @@ class FetchedCosts:
 ClientHook = Callable[[Any, str | None], None]
 
 
+# --- onboarding and validation ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OnboardedAccount:
+    """A newly registered account.
+
+    Attributes:
+        account_id: Its new id.
+        tenant_id: The tenant it belongs to.
+        credential_kind: The ``KIND`` of the credentials stored for it.
+        external_id: The tenant's external id, when the provider's credentials use one (an AWS
+            role: put it in the trust policy).
+    """
+
+    account_id: str
+    credential_kind: str
+    external_id: str | None = None
+    tenant_id: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One validation step and its outcome; ``detail`` is safe to show."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class ValidationReport:
+    """Everything validation found out about one account."""
+
+    account_id: str
+    checks: list[Check] = field(default_factory=list)
+    paid_requests: int = 0
+    #: Who the credentials authenticated as, when the provider says (an ARN, an e-mail, ...).
+    caller_arn: str | None = None
+    caller_account: str | None = None
+    #: True when the credentials can be used without the tenant's proof of identity (an AWS
+    #: role assumable without the external id): the account is disabled, never collected.
+    unsafe_trust_policy: bool = False
+    #: The paid API the probe calls, as messages name it (``Cost Explorer``).
+    paid_api: str = ""
+    price_per_request_usd: str = "0.00"
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return bool(self.checks) and all(check.ok for check in self.checks)
+
+    @property
+    def paid_request_cost_usd(self) -> str:
+        """What the probe's paid requests cost."""
+        return str(Decimal(self.price_per_request_usd) * self.paid_requests)
+
+    def add(self, name: str, ok: bool, detail: str) -> None:
+        """Record a check."""
+        self.checks.append(Check(name, ok, detail))
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {
+            "account_id": self.account_id,
+            "ok": self.ok,
+            "caller_arn": self.caller_arn,
+            "caller_account": self.caller_account,
+            "paid_requests": self.paid_requests,
+            "paid_request_cost_usd": self.paid_request_cost_usd,
+            "unsafe_trust_policy": self.unsafe_trust_policy,
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+        }
+
+
+class AccountValidator(Protocol):
+    """A provider's validation probe: prove stored credentials can collect costs.
+
+    ``endpoints`` holds the configured endpoint overrides (``FinopsConfig.endpoints()``); the
+    account's own ``endpoint_url`` wins over them. ``client_hook`` is the spec's own (the
+    sandbox). ``options`` carry provider-specific context for tests (AWS: ``principal``); each
+    provider reads its own from the environment otherwise. A validator records failures as
+    checks; the paid probe runs last, so a broken account costs nothing.
+    """
+
+    def __call__(
+        self,
+        account: CloudAccount,
+        credentials: Credentials,
+        endpoints: Mapping[str, str | None],
+        *,
+        client_hook: ClientHook | None = None,
+        today: dt.date | None = None,
+        **options: Any,
+    ) -> ValidationReport: ...
+
+
+class CredentialBuilder(Protocol):
+    """Check onboarding input and build the credentials to store.
+
+    ``inputs`` are the provider's own keyword arguments (AWS: ``access_key_id``,
+    ``secret_access_key``, ``role_arn``). Raise ``ConfigurationError`` for bad input.
+    """
+
+    def __call__(
+        self, *, provider_account_id: str, external_id: str | None, **inputs: Any
+    ) -> Credentials: ...
+
+
+#: Reads a secret from stdin (the flag given) or else the named environment variable; None when
+#: neither holds one. The CLI passes its reader, so provider packages never touch click.
+SecretReader = Callable[[str, bool], "Secret | None"]
+
+
+class InputsFromOptions(Protocol):
+    """Turn ``finops accounts add``'s option values into :class:`CredentialBuilder` inputs.
+
+    Reads secrets through ``read_secret``; ``note`` prints a line to the user (stderr).
+    """
+
+    def __call__(
+        self,
+        options: Mapping[str, Any],
+        read_secret: SecretReader,
+        note: Callable[[str], None],
+    ) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class AccountOnboarding:
+    """How ``finops accounts add --provider <name>`` registers one of the provider's accounts.
+
+    Attributes:
+        build_credentials: Checks the input and builds the credentials.
+        uses_tenant_external_id: Whether these inputs need the tenant's external id (created on
+            first use and passed to ``build_credentials``).
+        inputs_from_options: The CLI's option values as ``build_credentials`` inputs.
+        onboarding_text: What the customer must grant (policies, roles), printed after ``add``;
+            None when nothing is left to do. Called with the new account and the option values.
+    """
+
+    build_credentials: CredentialBuilder
+    uses_tenant_external_id: Callable[[Mapping[str, Any]], bool]
+    inputs_from_options: InputsFromOptions
+    onboarding_text: Callable[[OnboardedAccount, Mapping[str, Any]], str | None]
+
+
+# --- the registry entry ------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ProviderSpec:
     """Everything the pipeline needs to know about one cloud, registered once.
@@ -94,6 +247,10 @@ class ProviderSpec:
         resource_key: The Dagster resource implementing :class:`CostCollector` for it; the
             ``cost_data`` asset requires one per registered provider.
         client_hook: Attached to every SDK client the provider builds (the sandbox).
+        onboarding: How ``finops accounts add`` builds its accounts' credentials.
+        validate: Its validation probe, run by ``finops accounts validate``.
+        paid_api: The paid API its collection and validation call, as messages name it.
+        price_per_request_usd: What one paid request costs, in USD (a decimal string).
     """
 
     name: str
@@ -101,11 +258,23 @@ class ProviderSpec:
     credential_classes: tuple[type[Credentials], ...]
     resource_key: str
     client_hook: ClientHook | None = None
+    onboarding: AccountOnboarding | None = None
+    validate: AccountValidator | None = None
+    paid_api: str = ""
+    price_per_request_usd: str = "0.00"
 
     @property
     def credential_kinds(self) -> tuple[str, ...]:
         """The ``credential_kind`` values its accounts may store."""
         return tuple(cls.KIND for cls in self.credential_classes)
+
+    def validation_report(self, account_id: str) -> ValidationReport:
+        """An empty report priced for this provider's paid API."""
+        return ValidationReport(
+            account_id=account_id,
+            paid_api=self.paid_api,
+            price_per_request_usd=self.price_per_request_usd,
+        )
 
 
 class CostCollector(Protocol):

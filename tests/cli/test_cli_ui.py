@@ -25,8 +25,8 @@ _PARENT = textwrap.dedent(
     """
     import os, signal, sys
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from finops_pipeline.cli.commands import _run_in_foreground
-    sys.exit(_run_in_foreground([sys.executable, "-c", sys.argv[1]], dict(os.environ)))
+    from finops_pipeline.cli.ui_command import run_in_foreground
+    sys.exit(run_in_foreground([sys.executable, "-c", sys.argv[1]], dict(os.environ)))
     """
 )
 

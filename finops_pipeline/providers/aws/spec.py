@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from finops_pipeline.constants import PROVIDER_AWS
+from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials, AwsRoleCredentials
+from finops_pipeline.providers.aws.onboarding import AWS_ONBOARDING
 from finops_pipeline.providers.aws.sandbox.hook import attach_sandbox, is_sandbox_endpoint
+from finops_pipeline.providers.aws.validation import validate_account
 from finops_pipeline.providers.base import ProviderSpec
 
 
@@ -27,4 +30,8 @@ AWS = ProviderSpec(
     credential_classes=(AwsAccessKeyCredentials, AwsRoleCredentials),
     resource_key="aws_cost_explorer",
     client_hook=attach_sandbox_to_sandbox_endpoint,
+    onboarding=AWS_ONBOARDING,
+    validate=validate_account,
+    paid_api="Cost Explorer",
+    price_per_request_usd=CE_PRICE_PER_REQUEST_USD,
 )

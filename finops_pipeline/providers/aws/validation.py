@@ -13,8 +13,8 @@ This module is pure: no Dagster, no database.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -28,11 +28,18 @@ from finops_pipeline.providers.aws.roles import (
     AwsSession,
     PipelinePrincipal,
     assume_role,
+    pipeline_principal_from_environment,
     role_account_id,
     session_for,
 )
-from finops_pipeline.providers.base import ClientHook
+from finops_pipeline.providers.base import ClientHook, ValidationReport
 from finops_pipeline.security.credentials import Credentials
+
+if TYPE_CHECKING:
+    from finops_pipeline.db.accounts import CloudAccount
+
+#: ``principal`` not given: read the pipeline's own principal from ``FINOPS_PIPELINE_AWS_*``.
+_FROM_ENVIRONMENT: Any = object()
 
 # GetCallerIdentity answers these for an unknown key id or a wrong secret.
 _UNKNOWN_KEY_CODES = frozenset(
@@ -40,55 +47,32 @@ _UNKNOWN_KEY_CODES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Check:
-    """One validation step and its outcome; ``detail`` is safe to show."""
+def validate_account(
+    account: CloudAccount,
+    credentials: Credentials,
+    endpoints: Mapping[str, str | None],
+    *,
+    client_hook: ClientHook | None = None,
+    today: dt.date | None = None,
+    principal: PipelinePrincipal | None = _FROM_ENVIRONMENT,
+) -> ValidationReport:
+    """The registry's validation probe for AWS accounts (see ``providers.base.AccountValidator``).
 
-    name: str
-    ok: bool
-    detail: str
-
-
-@dataclass
-class ValidationReport:
-    """Everything validation found out about one account."""
-
-    account_id: str
-    checks: list[Check] = field(default_factory=list)
-    paid_requests: int = 0
-    caller_arn: str | None = None
-    caller_account: str | None = None
-    #: True when the role can be assumed without the external id: never collect from it.
-    unsafe_trust_policy: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """Whether every check passed."""
-        return bool(self.checks) and all(check.ok for check in self.checks)
-
-    @property
-    def paid_request_cost_usd(self) -> str:
-        """What the probe cost, at $0.01 per request."""
-        from decimal import Decimal
-
-        return str(Decimal(CE_PRICE_PER_REQUEST_USD) * self.paid_requests)
-
-    def add(self, name: str, ok: bool, detail: str) -> None:
-        """Record a check."""
-        self.checks.append(Check(name, ok, detail))
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary."""
-        return {
-            "account_id": self.account_id,
-            "ok": self.ok,
-            "caller_arn": self.caller_arn,
-            "caller_account": self.caller_account,
-            "paid_requests": self.paid_requests,
-            "paid_request_cost_usd": self.paid_request_cost_usd,
-            "unsafe_trust_policy": self.unsafe_trust_policy,
-            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
-        }
+    The account's own endpoint wins over ``endpoints["ce_endpoint_url"]``;
+    ``endpoints["sts_endpoint_url"]`` (``FINOPS_STS_ENDPOINT_URL``) applies to every STS call.
+    """
+    if principal is _FROM_ENVIRONMENT:
+        principal = pipeline_principal_from_environment()
+    return validate_aws_account(
+        account_id=account.id,
+        provider_account_id=account.provider_account_id,
+        credentials=credentials,
+        principal=principal,
+        ce_endpoint_url=account.endpoint_url or endpoints.get("ce_endpoint_url"),
+        sts_endpoint_url=endpoints.get("sts_endpoint_url"),
+        today=today,
+        client_hook=client_hook,
+    )
 
 
 def _probe_request(today: dt.date) -> dict[str, Any]:
@@ -131,7 +115,11 @@ def validate_aws_account(
     Returns:
         The report; ``report.ok`` says whether the account can be collected.
     """
-    report = ValidationReport(account_id=account_id)
+    report = ValidationReport(
+        account_id=account_id,
+        paid_api="Cost Explorer",
+        price_per_request_usd=CE_PRICE_PER_REQUEST_USD,
+    )
     is_role = isinstance(credentials, AwsRoleCredentials)
     try:
         if is_role:

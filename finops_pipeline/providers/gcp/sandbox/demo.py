@@ -30,8 +30,8 @@ from finops_pipeline.providers.gcp.sandbox.hook import (
     process_sandbox,
 )
 from finops_pipeline.providers.gcp.service_account import ServiceAccountKey
-from finops_pipeline.security.ciphertext import KeyRing
-from finops_pipeline.security.credentials import open_credentials
+from finops_pipeline.security.ciphertext import KeyRing, encrypt
+from finops_pipeline.security.credentials import open_credentials, serialize_credentials
 
 DEMO_GCP_TENANT = "umbrella"
 
@@ -105,6 +105,7 @@ def ensure_demo_projects(connection: psycopg.Connection, ring: KeyRing) -> list[
         except CredentialError:
             # The local key was replaced: a sandbox key is made again, like the sandbox rows.
             credentials = credentials or demo_credentials()
-            replace_credentials(connection, ring, account, credentials)
+            blob = encrypt(serialize_credentials(credentials), ring, account.encryption_context)
+            replace_credentials(connection, account.id, blob)
         projects.append(DemoProject(account.id, DEMO_GCP_TENANT, account.name, project_id, False))
     return projects
