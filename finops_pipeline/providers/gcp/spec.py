@@ -7,6 +7,8 @@ from typing import Any
 from finops_pipeline.constants import PROVIDER_GCP
 from finops_pipeline.providers.base import ProviderSpec
 from finops_pipeline.providers.gcp.credentials import GcpServiceAccountCredentials
+from finops_pipeline.providers.gcp.onboarding import GCP_ONBOARDING
+from finops_pipeline.providers.gcp.validation import validate_account
 
 
 def attach_sandbox_to_sandbox_endpoint(client: Any, api_endpoint: str | None) -> None:
@@ -29,4 +31,9 @@ GCP = ProviderSpec(
     credential_classes=(GcpServiceAccountCredentials,),
     resource_key="gcp_billing_export",
     client_hook=attach_sandbox_to_sandbox_endpoint,
+    onboarding=GCP_ONBOARDING,
+    validate=validate_account,
+    # BigQuery bills bytes scanned, not requests: see the gcp_bytes_* metadata.
+    paid_api="BigQuery",
+    price_per_request_usd="0.00",
 )
