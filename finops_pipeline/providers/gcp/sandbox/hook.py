@@ -131,8 +131,10 @@ def _trust_client_key(sandbox: BigQuerySandbox, client: Any) -> None:
     half is derived from the signer google-auth built for the client.
     """
     credentials = client._credentials
-    signer = getattr(credentials, "_signer", None)
-    private_key = getattr(signer, "_key", None)
+    signer = getattr(credentials, "signer", None)
+    # google-auth wraps the cryptography key in an implementation object; both are private,
+    # which only this sandbox hook relies on.
+    private_key = getattr(getattr(signer, "_impl", signer), "_key", None)
     email = getattr(credentials, "service_account_email", None)
     if private_key is None or not email:
         return
