@@ -298,3 +298,43 @@ def test_a_late_row_of_an_old_day_is_seen_stored_scheduled_and_re_pulled(
     assert _day_net(connection, account, old_day) == Decimal("12.0")
     assert _day_net(connection, account, other_old_day) == Decimal("11")
     assert not any(mark.moved for mark in account_watermarks(connection, account).values())
+
+
+def test_the_bytes_cap_fails_the_project_permanently_naming_the_setting_and_keeps_its_rows(
+    bigquery_sandbox: BigQuerySandbox,
+    make_export,
+    reader_key_info: dict[str, Any],
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+) -> None:
+    day = TODAY - dt.timedelta(days=5)
+    export = make_export(
+        [export_row(PROJECT_A, dt.datetime.combine(day, dt.time(5), tzinfo=dt.UTC), 7.0)]
+    )
+    account = register_billing_export(
+        connection,
+        key_ring,
+        tenant_id="tenant-gcp",
+        credentials=credentials_for(export, reader_key_info),
+        projects=[(PROJECT_A, "shop prod")],
+    )[0].account_id
+    window = DateRange(day, day)
+    with dg.instance_for_test() as instance:
+        loaded = materialize_range(
+            instance, resources(database_url, encryption_key), [account], window
+        )
+        capped = materialize_range(
+            instance,
+            resources(database_url, encryption_key, maximum_bytes_billed=1024),
+            [account],
+            window,
+        )
+    assert loaded.success and not capped.success
+    failure = next(e for e in capped.all_events if e.is_step_failure).step_failure_data
+    assert "BytesBilledLimitError" in failure.error.message
+    assert "FINOPS_GCP_MAXIMUM_BYTES_BILLED" in failure.error.message
+    # Permanent: the retry policy does not repeat it.
+    assert not [e for e in capped.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert _day_net(connection, account, day) == Decimal("7")
