@@ -54,10 +54,6 @@ QUERIES_METRIC = "gcp_queries"
 RunKey = tuple[str, ExportKey]
 
 
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-
-
 class GcpBillingExportResource(dg.ConfigurableResource):
     """Fetches daily costs per GCP project from the Cloud Billing export in BigQuery.
 

@@ -168,11 +168,6 @@ def validate_billing_export(
     )
 
 
-def key_from_text(text: str) -> ServiceAccountKey:
-    """Parse a key file's text (typed error naming fields, never values)."""
-    return ServiceAccountKey.from_json(text)
-
-
 # --- finops accounts add --provider gcp ------------------------------------------------------
 
 
