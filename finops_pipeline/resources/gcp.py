@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 BYTES_PROCESSED_METRIC = "gcp_bytes_processed"
 BYTES_BILLED_METRIC = "gcp_bytes_billed"
 QUERIES_METRIC = "gcp_queries"
+#: The export-time check looks back this far before the newest stamp seen: the export may
+#: commit rows a little out of export_time order; seeing a row twice changes nothing.
+OBSERVATION_OVERLAP = dt.timedelta(hours=6)
 
 
 #: One tenant's reading of one export with one key.
@@ -134,7 +137,7 @@ class GcpBillingExportResource(dg.ConfigurableResource):
             known = [stamps[account_id] for account_id in account_ids if account_id in stamps]
             if known:
                 # Rows exported after the oldest of these were not seen by every project.
-                self._observe_since[key] = min(known)
+                self._observe_since[key] = min(known) - OBSERVATION_OVERLAP
 
     @staticmethod
     def _export_key(account: CloudAccount, credentials: GcpServiceAccountCredentials) -> RunKey:
