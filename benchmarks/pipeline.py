@@ -29,6 +29,7 @@ from finops_pipeline.providers.aws.sandbox import (
 )
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     PostgresResource,
 )
@@ -70,6 +71,7 @@ def _resources(url: str, key: str) -> dict[str, dg.ConfigurableResource]:
         "postgres": PostgresResource(database_url=url),
         "credential_decryptor": CredentialDecryptor(encryption_key=key),
         "aws_cost_explorer": AwsCostExplorerResource(),
+        "azure_cost_management": AzureCostManagementResource(),
     }
 
 

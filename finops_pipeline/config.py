@@ -31,6 +31,8 @@ ENV_CE_ENDPOINT_URL = "FINOPS_CE_ENDPOINT_URL"
 ENV_STS_ENDPOINT_URL = "FINOPS_STS_ENDPOINT_URL"
 #: botocore's retries of one throttled or failed Cost Explorer request, before the run's own.
 ENV_CE_MAX_ATTEMPTS = "FINOPS_CE_MAX_ATTEMPTS"
+#: Day of the next month until which Azure may still change a month's costs.
+ENV_AZURE_MONTH_CLOSE_DAY = "FINOPS_AZURE_MONTH_CLOSE_DAY"
 
 #: Default home for root. Its parents (``/var``, ``/var/lib``) are 0755 on every mainstream
 #: distribution, so pgserver's chmod of the data folder's parents changes nothing.
@@ -42,6 +44,8 @@ CE_DAILY_HISTORY_PREVIOUS_MONTHS = 13
 DEFAULT_SCHEDULE_HOUR_UTC = 6
 DEFAULT_RESTATEMENT_DAYS = 3
 DEFAULT_MONTH_REPULL_UNTIL_DAY = 5
+# Azure data changes until about the 5th of the following month.
+DEFAULT_AZURE_MONTH_CLOSE_DAY = 5
 DEFAULT_INITIAL_HISTORY_MONTHS = CE_DAILY_HISTORY_PREVIOUS_MONTHS
 # Cost Explorer throttling clears within a minute or so: 20 s, 40 s, 80 s (± jitter).
 DEFAULT_RETRY_DELAY_SECONDS = 20.0
@@ -105,6 +109,7 @@ class FinopsConfig:
         ce_endpoint_url: ``FINOPS_CE_ENDPOINT_URL``.
         sts_endpoint_url: ``FINOPS_STS_ENDPOINT_URL``.
         ce_max_attempts: ``FINOPS_CE_MAX_ATTEMPTS``.
+        azure_month_close_day: ``FINOPS_AZURE_MONTH_CLOSE_DAY``.
     """
 
     home: Path
@@ -121,6 +126,7 @@ class FinopsConfig:
     ce_endpoint_url: str | None = None
     sts_endpoint_url: str | None = None
     ce_max_attempts: int = CE_MAX_ATTEMPTS
+    azure_month_close_day: int = DEFAULT_AZURE_MONTH_CLOSE_DAY
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FinopsConfig:
@@ -148,6 +154,7 @@ class FinopsConfig:
             ce_endpoint_url=_text(env, ENV_CE_ENDPOINT_URL) or None,
             sts_endpoint_url=_text(env, ENV_STS_ENDPOINT_URL) or None,
             ce_max_attempts=_ce_max_attempts(env),
+            azure_month_close_day=_azure_month_close_day(env),
         )
 
     def endpoints(self) -> dict[str, str | None]:
@@ -217,3 +224,12 @@ def _ce_max_attempts(environ: Mapping[str, str]) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 20:
         raise ConfigurationError(f"{ENV_CE_MAX_ATTEMPTS} must be a whole number from 1 to 20.")
     return int(text)
+
+
+def _azure_month_close_day(environ: Mapping[str, str]) -> int:
+    day = _int(environ, ENV_AZURE_MONTH_CLOSE_DAY, DEFAULT_AZURE_MONTH_CLOSE_DAY)
+    if not 1 <= day <= 28:
+        raise ConfigurationError(
+            f"{ENV_AZURE_MONTH_CLOSE_DAY} must be a day of the month from 1 to 28."
+        )
+    return day

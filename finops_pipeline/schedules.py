@@ -1,4 +1,5 @@
-"""The daily, restatement-aware schedule: one range run per active account."""
+"""The daily, restatement-aware schedule: one range run per active account, over its
+provider's window (``sync.windows.scheduled_window``)."""
 
 import datetime as dt
 
@@ -14,7 +15,7 @@ from finops_pipeline.sync.run_tags import SYNC_DAILY, account_range_tags, daily_
 from finops_pipeline.sync.windows import (
     SyncPolicy,
     first_of_month,
-    previous_month_repull_due,
+    previous_month_state_needed,
     scheduled_window,
 )
 
@@ -29,7 +30,7 @@ def daily_cost_sync_requests(
     with postgres.connection() as connection:
         accounts = schedule_accounts(connection)
         not_final: set[str] = set()
-        if previous_month_repull_due(today, policy):
+        if any(previous_month_state_needed(today, policy, a.provider) for a in accounts):
             not_final = accounts_with_estimated_rows(
                 connection, first_of_month(today, 1), first_of_month(today)
             )
@@ -47,6 +48,7 @@ def daily_cost_sync_requests(
             policy,
             last_success_at=account.last_success_at,
             previous_month_final=account.account_id not in not_final,
+            provider=account.provider,
         )
         if account.account_id in moved:
             planned = window_with_moved_days(today, policy, planned, moved[account.account_id])
@@ -70,9 +72,10 @@ def daily_cost_sync_requests(
     execution_timezone="UTC",
     default_status=schedule_default_status(),
     description=(
-        "Every day, one range run per active account over the restatement window ending "
-        "yesterday; in the first days of a month also the previous month until it is final; "
-        "stretched back after missed days."
+        "Every day, one range run per active account over its provider's restatement window "
+        "ending yesterday: for AWS a few trailing days, and in the first days of a month the "
+        "previous month until it is final; for Azure the current month, and the previous one "
+        "until it closes. Stretched back after missed days."
     ),
 )
 def daily_cost_sync(

@@ -59,7 +59,7 @@ _COST_DATA_ATTRIBUTES: dict[str, Any] = dict(
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=COST_EXPLORER_POOL,
     group_name="costs",
-    kinds={"postgres", "aws", "gcp", "pandas"},
+    kinds={"postgres", "aws", "azure", "gcp", "pandas"},
     owners=["team:finops"],
     tags={"domain": "finops"},
     metadata={"dagster/column_schema": COST_DATA_COLUMNS, "dagster/table_name": "cost_data"},
@@ -144,6 +144,17 @@ cost_data = dg.asset(retry_policy=retry_policy_from_env(), **_COST_DATA_ATTRIBUT
 cost_data_without_step_retries = dg.asset(**_COST_DATA_ATTRIBUTES)(_cost_data)
 
 
+def provider_request_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue]:
+    """Requests and quota per provider whose API is not billed per request (``azure_requests``,
+    ``azure_qpu_consumed``), beside the paid Cost Explorer requests."""
+    metadata: dict[str, dg.MetadataValue] = {}
+    for provider, requests in sorted(report.requests_by_provider().items()):
+        metadata[f"{provider}_requests"] = dg.MetadataValue.int(requests)
+    for unit, consumed in sorted(report.quota_consumed().items()):
+        metadata[f"{unit}_consumed"] = dg.MetadataValue.float(float(consumed))
+    return metadata
+
+
 def report_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue | int | float | str]:
     """Materialisation metadata: what a person checks first in the UI."""
     totals = report.load_totals()
@@ -158,6 +169,7 @@ def report_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue | in
         "ce_request_cost_usd": dg.MetadataValue.float(
             float(report.paid_requests) * float(CE_PRICE_PER_REQUEST_USD)
         ),
+        **provider_request_metadata(report),
         "days_estimated": dg.MetadataValue.int(report.estimated_days),
         "days_final": dg.MetadataValue.int(report.final_days),
         "accounts": dg.MetadataValue.int(len({w.account_id for w in report.windows})),

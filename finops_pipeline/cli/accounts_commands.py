@@ -39,6 +39,21 @@ PROVIDER_ADD_OPTIONS: dict[str, tuple[Callable[[Any], Any], ...]] = {
             help="AWS: the pipeline's principal, for the printed trust policy.",
         ),
     ),
+    "azure": (
+        click.option(
+            "--azure-tenant-id",
+            default=None,
+            help="Azure: the Entra tenant id of the app registration; its client secret comes "
+            "from FINOPS_AZURE_CLIENT_SECRET or --secret-stdin, never argv.",
+        ),
+        click.option("--client-id", default=None, help="Azure: the app's application (client) id."),
+        click.option(
+            "--authority-host",
+            default=None,
+            help="Azure: the Entra authority (sovereign clouds, test doubles), e.g. "
+            "https://login.microsoftonline.us; with --endpoint-url for Resource Manager.",
+        ),
+    ),
     "gcp": (
         click.option(
             "--billing-export-table",
@@ -100,10 +115,13 @@ def _print_validation(report: Any, *, err: bool = False) -> None:
         mark = "ok  " if check.ok else "FAIL"
         click.echo(f"  {mark} {check.name}: {check.detail}", err=err)
     api = f"{report.paid_api} " if report.paid_api else ""
-    click.echo(
-        f"  paid {api}requests: {report.paid_requests} (${report.paid_request_cost_usd})",
-        err=err,
-    )
+    if report.paid_api or not report.quota_consumed:
+        click.echo(
+            f"  paid {api}requests: {report.paid_requests} (${report.paid_request_cost_usd})",
+            err=err,
+        )
+    if report.quota_consumed is not None:
+        click.echo(f"  {report.quota_unit} consumed: {report.quota_consumed}", err=err)
 
 
 @click.group("accounts")
@@ -128,8 +146,11 @@ def accounts() -> None:
 )
 @click.option(
     "--account-number",
+    "--subscription-id",
+    "account_number",
     required=True,
-    help="The account's id at the provider (AWS: the 12-digit account number).",
+    help="The account's id at the provider (AWS: the 12-digit account number; Azure: the "
+    "subscription id).",
 )
 @click.option("--secret-stdin", is_flag=True, help="Read the secret from stdin.")
 @click.option("--endpoint-url", default=None, help="The provider's API endpoint override.")
@@ -138,7 +159,8 @@ def accounts() -> None:
     "--validate",
     "validate_now",
     is_flag=True,
-    help="Validate now (one paid request); remove the account if it fails.",
+    help="Validate now (AWS: one paid request; Azure: one query's QPU); remove the account "
+    "if it fails.",
 )
 def accounts_add(
     tenant_id: str,
@@ -161,7 +183,12 @@ def accounts_add(
         raise UnsupportedProviderError(
             f"Accounts of provider {provider!r} cannot be onboarded from the command line yet."
         )
-    options = {**provider_options, "secret_stdin": secret_stdin}
+    options = {
+        **provider_options,
+        "secret_stdin": secret_stdin,
+        "account_number": account_number,
+        "endpoint_url": endpoint_url,
+    }
     inputs = onboarding.inputs_from_options(options, read_secret, _note)
     ring = load_key_ring()
     with database() as connection:

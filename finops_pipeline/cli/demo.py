@@ -1,6 +1,6 @@
-"""``finops demo``: the whole product on the embedded default, against the sandbox.
+"""``finops demo``: the whole product on the embedded default, against the sandboxes.
 
-Registers sandbox accounts for a few tenants (credentials encrypted for real), backfills their
+Registers sandbox AWS accounts for a few tenants and an Azure tenant's subscriptions (credentials encrypted for real), backfills their
 history through the real ``cost_data`` asset as in-process range runs, and summarises what is
 in ``cost_data``. Safe to re-run: accounts are found again by their natural key, rows are
 replaced per window, and each run is a new sandbox pull, so restated values show as changed.
@@ -22,7 +22,7 @@ import psycopg
 from finops_pipeline.cli.instance_config import write_instance_config
 from finops_pipeline.cli.runner import SyncResult, local_dagster_home, sync_accounts
 from finops_pipeline.config import finops_home
-from finops_pipeline.constants import PROVIDER_AWS
+from finops_pipeline.constants import PROVIDER_AWS, PROVIDER_AZURE, PROVIDER_GCP
 from finops_pipeline.db.accounts import get_account, register_account
 from finops_pipeline.errors import ConfigurationError, CredentialError
 from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
@@ -34,8 +34,19 @@ from finops_pipeline.providers.aws.sandbox.hook import (
     sandbox_credentials,
 )
 from finops_pipeline.providers.aws.sandbox.service import history_start
+from finops_pipeline.providers.azure.sandbox import DEFAULT_TENANTS as AZURE_DEMO_TENANTS
+from finops_pipeline.providers.azure.sandbox import (
+    SANDBOX_RESOURCE_MANAGER as AZURE_SANDBOX_RESOURCE_MANAGER,
+)
+from finops_pipeline.providers.azure.sandbox import SandboxTenant as AzureSandboxTenant
+from finops_pipeline.providers.azure.sandbox import sandbox_credentials as azure_sandbox_credentials
+from finops_pipeline.providers.azure.spec import is_sandbox_endpoint as is_azure_sandbox_endpoint
 from finops_pipeline.security.ciphertext import CURRENT_KEY_ENV, KeyRing, encrypt
-from finops_pipeline.security.credentials import open_credentials, serialize_credentials
+from finops_pipeline.security.credentials import (
+    Credentials,
+    open_credentials,
+    serialize_credentials,
+)
 from finops_pipeline.security.keys import ensure_local_key, load_key_ring
 
 TOP_SERVICES = 3
@@ -52,6 +63,7 @@ class DemoAccount:
     name: str
     number: str
     created: bool
+    provider: str = PROVIDER_AWS
 
 
 @dataclass(frozen=True)
@@ -138,50 +150,100 @@ def ensure_demo_accounts(
     accounts: list[DemoAccount] = []
     for tenant in tenants:
         for spec in tenant.accounts:
-            credentials = sandbox_credentials(spec.number)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT id::text FROM cloud_accounts "
-                    "WHERE tenant_id = %s AND provider = %s AND provider_account_id = %s",
-                    (tenant.tenant_id, PROVIDER_AWS, spec.number),
-                )
-                row = cursor.fetchone()
-            if row is None:
-                account_id = register_account(
+            accounts.append(
+                _ensure_sandbox_account(
                     connection,
                     ring,
                     tenant_id=tenant.tenant_id,
                     name=spec.name,
                     provider=PROVIDER_AWS,
-                    provider_account_id=spec.number,
-                    credentials=credentials,
+                    number=spec.number,
+                    credentials=sandbox_credentials(spec.number),
                     endpoint_url=SANDBOX_ENDPOINT_URL,
+                    is_sandbox=is_sandbox_endpoint,
                 )
-                accounts.append(
-                    DemoAccount(account_id, tenant.tenant_id, spec.name, spec.number, True)
-                )
-                continue
-            account = get_account(connection, row[0])
-            if not is_sandbox_endpoint(account.endpoint_url):
-                raise ConfigurationError(
-                    f"Tenant {tenant.tenant_id} already has AWS account {spec.number} with a "
-                    "real endpoint; the demo only touches sandbox accounts. Use another "
-                    "database (FINOPS_HOME or DATABASE_URL) for the demo."
-                )
-            try:
-                open_credentials(account, ring)
-            except CredentialError:
-                blob = encrypt(serialize_credentials(credentials), ring, account.encryption_context)
-                with connection.transaction(), connection.cursor() as cursor:
-                    cursor.execute(
-                        "UPDATE cloud_accounts SET credentials_encrypted = %s, updated_at = now() "
-                        "WHERE id = %s",
-                        (blob, account.id),
-                    )
-            accounts.append(
-                DemoAccount(account.id, tenant.tenant_id, account.name, spec.number, False)
             )
     return accounts
+
+
+def ensure_azure_demo_subscriptions(
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    tenants: Sequence[AzureSandboxTenant] = AZURE_DEMO_TENANTS,
+) -> list[DemoAccount]:
+    """Register each Azure sandbox tenant's readable subscriptions once, as
+    :func:`ensure_demo_accounts` does for AWS; the demo tenant is named after the Entra tenant."""
+    accounts: list[DemoAccount] = []
+    for tenant in tenants:
+        credentials = azure_sandbox_credentials(tenant)
+        for subscription in tenant.subscriptions:
+            if not subscription.reader:
+                continue  # kept in the sandbox to show a 403; the demo loads what it can read
+            accounts.append(
+                _ensure_sandbox_account(
+                    connection,
+                    ring,
+                    tenant_id=tenant.name,
+                    name=subscription.name,
+                    provider=PROVIDER_AZURE,
+                    number=subscription.subscription_id,
+                    credentials=credentials,
+                    endpoint_url=AZURE_SANDBOX_RESOURCE_MANAGER,
+                    is_sandbox=is_azure_sandbox_endpoint,
+                )
+            )
+    return accounts
+
+
+def _ensure_sandbox_account(
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    *,
+    tenant_id: str,
+    name: str,
+    provider: str,
+    number: str,
+    credentials: Credentials,
+    endpoint_url: str,
+    is_sandbox: Callable[[str | None], bool],
+) -> DemoAccount:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id::text FROM cloud_accounts "
+            "WHERE tenant_id = %s AND provider = %s AND provider_account_id = %s",
+            (tenant_id, provider, number),
+        )
+        row = cursor.fetchone()
+    if row is None:
+        account_id = register_account(
+            connection,
+            ring,
+            tenant_id=tenant_id,
+            name=name,
+            provider=provider,
+            provider_account_id=number,
+            credentials=credentials,
+            endpoint_url=endpoint_url,
+        )
+        return DemoAccount(account_id, tenant_id, name, number, True, provider)
+    account = get_account(connection, row[0])
+    if not is_sandbox(account.endpoint_url):
+        raise ConfigurationError(
+            f"Tenant {tenant_id} already has {provider} account {number} with a real endpoint; "
+            "the demo only touches sandbox accounts. Use another database (FINOPS_HOME or "
+            "DATABASE_URL) for the demo."
+        )
+    try:
+        open_credentials(account, ring)
+    except CredentialError:
+        blob = encrypt(serialize_credentials(credentials), ring, account.encryption_context)
+        with connection.transaction(), connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE cloud_accounts SET credentials_encrypted = %s, updated_at = now() "
+                "WHERE id = %s",
+                (blob, account.id),
+            )
+    return DemoAccount(account.id, tenant_id, account.name, number, False, provider)
 
 
 def gcp_demo_accounts(connection: psycopg.Connection, ring: KeyRing) -> list[DemoAccount]:
@@ -189,7 +251,7 @@ def gcp_demo_accounts(connection: psycopg.Connection, ring: KeyRing) -> list[Dem
     from finops_pipeline.providers.gcp.sandbox.demo import ensure_demo_projects
 
     return [
-        DemoAccount(p.account_id, p.tenant_id, p.name, p.project_id, p.created)
+        DemoAccount(p.account_id, p.tenant_id, p.name, p.project_id, p.created, PROVIDER_GCP)
         for p in ensure_demo_projects(connection, ring)
     ]
 
@@ -262,11 +324,12 @@ def run_demo(
     resources: Mapping[str, object],
     progress: ProgressCallback | None = None,
     tenants: Sequence[SandboxTenant] = DEMO_TENANTS,
+    azure_tenants: Sequence[AzureSandboxTenant] = AZURE_DEMO_TENANTS,
     today: dt.date | None = None,
     include_gcp: bool = True,
 ) -> DemoReport:
-    """Register the sandbox tenants and backfill ``days`` days, one range run per AWS account
-    and one for the GCP billing export's projects."""
+    """Register the sandbox tenants and backfill ``days`` days, one range run per AWS account and
+    Azure subscription, and one for the GCP billing export's projects."""
     started = time.monotonic()
     start, end = demo_window(days, today)
     ring, key_source = key_ring_for_demo()
@@ -275,8 +338,9 @@ def run_demo(
         start=start, end=end, key_source=key_source, pull_generation=advance_generation()
     )
     report.accounts = ensure_demo_accounts(connection, ring, tenants)
-    # One range run per AWS account; the GCP projects of one billing export share one run,
-    # so one BigQuery query serves them all.
+    report.accounts += ensure_azure_demo_subscriptions(connection, ring, azure_tenants)
+    # One range run per AWS account and Azure subscription; the GCP projects of one billing
+    # export share one run, so one BigQuery query serves them all.
     groups: list[tuple[DemoAccount, list[str]]] = [
         (account, [account.account_id]) for account in report.accounts
     ]
@@ -291,6 +355,7 @@ def run_demo(
                     f"{len(gcp_projects)} GCP projects",
                     "billing export",
                     any(project.created for project in gcp_projects),
+                    PROVIDER_GCP,
                 ),
                 [project.account_id for project in gcp_projects],
             )
@@ -333,6 +398,14 @@ def summary_lines(report: DemoReport) -> list[str]:
         f"  BigQuery bytes      {report.total('gcp_bytes_billed'):,} billed "
         f"({report.total('gcp_bytes_processed'):,} processed) in "
         f"{report.total('gcp_queries')} queries",
+        *(
+            [
+                f"  Azure queries       {report.total('azure_requests')} requests (not billed), "
+                f"{report.total('azure_qpu_consumed')} QPU of the tenant's quota"
+            ]
+            if report.total("azure_requests")
+            else []
+        ),
         f"  credentials key     {report.key_source}",
         "",
         "Cost per tenant over the window:",

@@ -23,10 +23,11 @@ from finops_pipeline.constants import DEMO_DEFAULT_DAYS
     help="Days of history to backfill, ending yesterday (UTC).",
 )
 def demo(days: int) -> None:
-    """Run the whole pipeline against the sandbox Cost Explorer on the embedded default.
+    """Run the whole pipeline against the sandbox clouds (AWS, Azure) on the embedded default.
 
-    Registers sandbox accounts for three tenants, backfills their history through the real
-    cost_data asset as range runs, and prints a summary. Safe to re-run.
+    Registers sandbox accounts for three AWS tenants and an Azure tenant's subscriptions,
+    backfills their history through the real cost_data asset as range runs, and prints a
+    summary. Safe to re-run.
     """
     import warnings
 
@@ -56,18 +57,30 @@ def demo(days: int) -> None:
     def progress(index: int, total: int, account: Any, result: Any, seconds: float) -> None:
         stats = result.statistics
         status = "ok" if result.success else "FAILED"
+        requests = (
+            f"{stats.get('azure_requests', 0):>3} requests, "
+            f"{stats.get('azure_qpu_consumed', 0):g} QPU"
+            if account.provider == "azure"
+            else f"{stats.get('gcp_queries', 0):>3} queries, "
+            f"{stats.get('gcp_bytes_billed', 0) / 2**20:g} MiB billed"
+            if account.provider == "gcp"
+            else f"{stats.get('paid_ce_requests', 0):>3} paid requests"
+        )
         click.echo(
             f"[{index}/{total}] {account.tenant_id:<12} {account.name:<18} {account.number}  "
             f"{stats.get('row_count', 0):>7,} rows ({stats.get('rows_inserted', 0):,} new, "
             f"{stats.get('rows_restated', 0):,} restated)  "
-            f"{stats.get('paid_ce_requests', 0):>3} paid requests  {seconds:5.1f} s  {status}"
+            f"{requests}  {seconds:5.1f} s  {status}"
         )
         if result.error:
             click.echo(f"    error: {result.error}", err=True)
 
     ensure_instance_config()
     with database() as connection, open_instance() as instance:
-        click.echo(f"Backfilling the last {days} days from the sandbox Cost Explorer...")
+        click.echo(
+            f"Backfilling the last {days} days from the sandbox Cost Explorer, Azure Cost "
+            "Management and GCP billing export..."
+        )
         report = run_demo(
             days=days,
             connection=connection,

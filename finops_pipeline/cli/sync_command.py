@@ -110,6 +110,8 @@ def _print_sync(result: Any) -> None:
         "rows_removed",
         "rows_unchanged",
         "paid_ce_requests",
+        "azure_requests",
+        "azure_qpu_consumed",
         "days_estimated",
         "days_final",
         "elapsed_seconds",

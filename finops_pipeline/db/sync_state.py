@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.sync.outcomes import AccountRunOutcome, LastSyncUpdate, SyncStatus
 
 
@@ -118,15 +119,17 @@ class ScheduleAccount:
 
     account_id: str
     last_success_at: dt.datetime | None
+    provider: str = PROVIDER_AWS
 
 
 def schedule_accounts(connection: psycopg.Connection) -> list[ScheduleAccount]:
     """Active accounts with their last successful sync, in one query."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id::text, last_sync_at FROM cloud_accounts WHERE status = 'active' ORDER BY id"
+            "SELECT id::text, last_sync_at, provider FROM cloud_accounts "
+            "WHERE status = 'active' ORDER BY id"
         )
-        return [ScheduleAccount(row[0], row[1]) for row in cursor.fetchall()]
+        return [ScheduleAccount(row[0], row[1], row[2]) for row in cursor.fetchall()]
 
 
 def accounts_with_estimated_rows(

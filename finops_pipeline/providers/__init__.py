@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 # provider name -> "module:attribute" of its ProviderSpec
 _REGISTERED: dict[str, str] = {
     "aws": "finops_pipeline.providers.aws.spec:AWS",
+    "azure": "finops_pipeline.providers.azure.spec:AZURE",
     "gcp": "finops_pipeline.providers.gcp.spec:GCP",
 }
 

@@ -60,6 +60,12 @@ class FetchedCosts:
     data_unavailable: bool = False
     pagination_restarts: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Every request the provider answered, billed or not; None when only paid ones count.
+    requests: int | None = None
+    #: Quota the requests consumed, in :attr:`quota_unit` (Azure's query processing units).
+    quota_consumed: Decimal = Decimal(0)
+    #: The quota's name in metadata (``<quota_unit>_consumed``); None when there is none.
+    quota_unit: str | None = None
     #: What the provider counts instead of (or besides) paid requests, under provider-prefixed
     #: names (e.g. ``gcp_bytes_billed``); summed over the run into the asset's metadata.
     usage_metrics: Mapping[str, int] = field(default_factory=dict)
@@ -131,6 +137,9 @@ class ValidationReport:
     #: The paid API the probe calls, as messages name it (``Cost Explorer``).
     paid_api: str = ""
     price_per_request_usd: str = "0.00"
+    #: Provider quota the probe consumed (Azure's query processing units), and the unit's name.
+    quota_consumed: str | None = None
+    quota_unit: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -156,6 +165,11 @@ class ValidationReport:
             "paid_requests": self.paid_requests,
             "paid_request_cost_usd": self.paid_request_cost_usd,
             "unsafe_trust_policy": self.unsafe_trust_policy,
+            **(
+                {"quota_consumed": self.quota_consumed, "quota_unit": self.quota_unit}
+                if self.quota_consumed is not None
+                else {}
+            ),
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
         }
 

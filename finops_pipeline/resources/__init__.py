@@ -1,4 +1,4 @@
-"""Dagster resources: Postgres, the credential decryptor and one cost collector per provider."""
+"""Dagster resources: Postgres, the credential decryptor and one cost collector per cloud."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import dagster as dg
 
 from finops_pipeline.config import FinopsConfig
 from finops_pipeline.resources.aws import AwsCostExplorerResource
+from finops_pipeline.resources.azure import AzureCostManagementResource
 from finops_pipeline.resources.credentials import CredentialDecryptor
 from finops_pipeline.resources.gcp import GcpBillingExportResource, gcp_resource_kwargs
 from finops_pipeline.resources.postgres import PostgresResource
 
 __all__ = [
     "AwsCostExplorerResource",
+    "AzureCostManagementResource",
     "CredentialDecryptor",
     "GcpBillingExportResource",
     "PostgresResource",
@@ -44,6 +46,9 @@ def default_resources(config: FinopsConfig | None = None) -> dict[str, dg.Config
             pipeline_secret_access_key=_env_var_if_set("FINOPS_PIPELINE_AWS_SECRET_ACCESS_KEY"),
             pipeline_session_token=_env_var_if_set("FINOPS_PIPELINE_AWS_SESSION_TOKEN"),
             sts_endpoint_url=config.sts_endpoint_url,
+        ),
+        "azure_cost_management": AzureCostManagementResource(
+            month_close_day=config.azure_month_close_day
         ),
         "gcp_billing_export": GcpBillingExportResource(**gcp_resource_kwargs(os.environ)),
     }

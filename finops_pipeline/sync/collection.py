@@ -48,6 +48,11 @@ class WindowResult:
     rows: pd.DataFrame
     #: Rows the window already held when the provider had no data yet; they were kept.
     rows_kept: int = 0
+    provider: str = ""
+    #: Every request the provider answered (None: only paid ones are counted).
+    requests: int | None = None
+    quota_consumed: Decimal = Decimal(0)
+    quota_unit: str | None = None
     #: The provider's own counters (e.g. ``gcp_bytes_billed``), see ``FetchedCosts``.
     usage_metrics: Mapping[str, int] = field(default_factory=dict)
 
@@ -90,6 +95,23 @@ class CollectionReport:
     @property
     def paid_requests(self) -> int:
         return sum(window.paid_requests for window in self.windows)
+
+    def requests_by_provider(self) -> dict[str, int]:
+        """Requests per provider, for providers that count them apart from paid ones."""
+        totals: dict[str, int] = {}
+        for window in self.windows:
+            if window.requests is not None:
+                totals[window.provider] = totals.get(window.provider, 0) + window.requests
+        return totals
+
+    def quota_consumed(self) -> dict[str, Decimal]:
+        """Provider quota consumed, per quota unit (e.g. ``azure_qpu``)."""
+        totals: dict[str, Decimal] = {}
+        for window in self.windows:
+            if window.quota_unit is not None:
+                unit = window.quota_unit
+                totals[unit] = totals.get(unit, Decimal(0)) + window.quota_consumed
+        return totals
 
     def usage_metrics(self) -> dict[str, int]:
         """Each provider counter summed over the run's windows, by name."""
@@ -369,5 +391,9 @@ def _collect_window(
         load=load,
         rows=rows,
         rows_kept=rows_kept,
+        provider=account.provider,
+        requests=fetched.requests,
+        quota_consumed=fetched.quota_consumed,
+        quota_unit=fetched.quota_unit,
         usage_metrics=dict(fetched.usage_metrics),
     )

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from finops_pipeline.cli.commands import main
 from finops_pipeline.db.urls import to_libpq_url
 from finops_pipeline.providers.aws.sandbox.catalogue import DEMO_TENANTS
+from finops_pipeline.providers.azure.sandbox import DEFAULT_TENANTS as AZURE_TENANTS
 from finops_pipeline.providers.gcp.sandbox.demo import DEMO_GCP_TENANT
 from finops_pipeline.providers.gcp.sandbox.hook import DEMO_EXPORT
 
@@ -68,6 +69,9 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
     assert statistic(first, r"paid CE requests\s+(\d+)") >= 4
     for tenant in DEMO_TENANTS:
         assert tenant.tenant_id in first
+    # One Azure tenant's subscriptions next to the AWS ones, from the Azure sandbox.
+    assert "fabrikam" in first
+    assert statistic(first, r"Azure queries\s+(\d+) requests") >= 6
     assert f"local key file {tmp_path / 'encryption.key'}" in first
     before = snapshot(database_url)
     assert len(before) == rows
@@ -88,15 +92,16 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
         accounts = connection.execute("SELECT count(*) FROM cloud_accounts").fetchone()
         secrets = connection.execute(
             "SELECT count(*) FROM cloud_accounts WHERE position('SBXK'::bytea in "
-            "credentials_encrypted) > 0"
+            "credentials_encrypted) > 0 OR position('sbx~'::bytea in credentials_encrypted) > 0"
         ).fetchone()
         gcp_keys = connection.execute(
             "SELECT count(*) FROM cloud_accounts WHERE provider = 'gcp' AND "
             "position('PRIVATE KEY'::bytea in credentials_encrypted) = 0"
         ).fetchone()
+    azure_subscriptions = sum(s.reader for s in AZURE_TENANTS[0].subscriptions)
     aws_accounts = sum(len(t.accounts) for t in DEMO_TENANTS)
-    assert accounts == (aws_accounts + len(DEMO_EXPORT.projects),)
-    assert secrets == (0,)  # the access key ids are encrypted too
+    assert accounts == (aws_accounts + azure_subscriptions + len(DEMO_EXPORT.projects),)
+    assert secrets == (0,)  # the access key ids and the Azure client secret are encrypted too
     assert gcp_keys == (len(DEMO_EXPORT.projects),)  # so are the service-account keys
 
 

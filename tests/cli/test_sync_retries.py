@@ -10,6 +10,7 @@ from finops_pipeline.cli.runner import RetryNotice, sync_accounts
 from finops_pipeline.providers.aws.sandbox import request_counts, reset_request_counts
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     GcpBillingExportResource,
     PostgresResource,
@@ -55,6 +56,7 @@ def test_a_retry_loads_the_throttled_account_and_the_summary_covers_every_attemp
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
                 "gcp_billing_export": GcpBillingExportResource(),
                 "aws_cost_explorer": AwsCostExplorerResource(max_attempts=1),
+                "azure_cost_management": AzureCostManagementResource(),
             },
             retry=SyncRetrySettings(max_retries=3, first_wait_seconds=7),
             on_retry=notices.append,

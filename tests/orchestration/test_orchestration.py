@@ -23,6 +23,7 @@ from finops_pipeline.db.urls import with_database
 from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     GcpBillingExportResource,
     PostgresResource,
@@ -88,6 +89,7 @@ def resources(database_url: str, encryption_key: str) -> dict[str, Any]:
         "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
         "gcp_billing_export": GcpBillingExportResource(),
         "aws_cost_explorer": AwsCostExplorerResource(),
+        "azure_cost_management": AzureCostManagementResource(),
     }
 
 

@@ -19,6 +19,7 @@ from finops_pipeline.db.accounts import register_account
 from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     GcpBillingExportResource,
     PostgresResource,
@@ -79,6 +80,7 @@ def materialize_range(
             "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
             "gcp_billing_export": GcpBillingExportResource(),
             "aws_cost_explorer": AwsCostExplorerResource(),
+            "azure_cost_management": AzureCostManagementResource(),
         },
         tags={
             ASSET_PARTITION_RANGE_START_TAG: account_date_key(first, start),

@@ -26,6 +26,7 @@ from finops_pipeline.db.tenants import ensure_tenant
 from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     GcpBillingExportResource,
     PostgresResource,
@@ -76,7 +77,7 @@ def keys_account(
     return account_id, user.secret_access_key
 
 
-def test_good_account_loads_while_tampered_denied_untrusted_and_unsupported_ones_fail(
+def test_good_account_loads_while_tampered_denied_untrusted_and_mismatched_ones_fail(
     aws: None,
     database_url: str,
     encryption_key: str,
@@ -109,7 +110,8 @@ def test_good_account_loads_while_tampered_denied_untrusted_and_unsupported_ones
         provider_account_id=CUSTOMER_ACCOUNT,
         role_arn=role_arn,
     ).account_id
-    unsupported = register_account(
+    # An Azure subscription whose stored credentials are an AWS key.
+    mismatched = register_account(
         connection,
         key_ring,
         tenant_id="tenant-azure",
@@ -118,7 +120,7 @@ def test_good_account_loads_while_tampered_denied_untrusted_and_unsupported_ones
         provider_account_id="sub-0001",
         credentials=create_user("azure", None).credentials,
     )
-    ids = [good, tampered, denied, untrusted, unsupported]
+    ids = [good, tampered, denied, untrusted, mismatched]
     queue_moto_pages(paginate(simple_days(START, DAYS, SERVICES), per_page=10))
 
     with dg.instance_for_test() as instance, enable_iam_authentication():
@@ -134,6 +136,7 @@ def test_good_account_loads_while_tampered_denied_untrusted_and_unsupported_ones
                     pipeline_access_key_id=pipeline_user.access_key_id,
                     pipeline_secret_access_key=pipeline_user.secret_access_key,
                 ),
+                "azure_cost_management": AzureCostManagementResource(),
             },
             tags={
                 ASSET_PARTITION_RANGE_START_TAG: account_date_key(ids[0], START),
@@ -157,7 +160,7 @@ def test_good_account_loads_while_tampered_denied_untrusted_and_unsupported_ones
         tampered: ("TamperedCiphertextError", "Re-enter"),
         denied: ("ProviderAccessDeniedError", "ce:GetCostAndUsage"),
         untrusted: ("ProviderAccessDeniedError", "external id"),
-        unsupported: ("UnsupportedProviderError", "finops accounts disable"),
+        mismatched: ("CredentialError", "finops accounts add --provider azure"),
     }
     for account_id, (error_type, advice) in expected.items():
         outcome = outcomes[account_id]
@@ -239,6 +242,7 @@ def test_a_blob_copied_from_another_tenants_row_does_not_decrypt(
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
                 "gcp_billing_export": GcpBillingExportResource(),
                 "aws_cost_explorer": AwsCostExplorerResource(),
+                "azure_cost_management": AzureCostManagementResource(),
             },
             tags={
                 ASSET_PARTITION_RANGE_START_TAG: account_date_key(victim, START),
@@ -273,6 +277,7 @@ def materialize_accounts(
             # the thing under test.
             "gcp_billing_export": GcpBillingExportResource(),
             "aws_cost_explorer": AwsCostExplorerResource(max_attempts=1),
+            "azure_cost_management": AzureCostManagementResource(),
         },
         tags={
             ASSET_PARTITION_RANGE_START_TAG: account_date_key(ids[0], start),

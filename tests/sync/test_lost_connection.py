@@ -16,6 +16,7 @@ from finops_pipeline.db.sync_state import outcomes_for_run
 from finops_pipeline.db.urls import to_libpq_url
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     GcpBillingExportResource,
     PostgresResource,
@@ -87,6 +88,7 @@ def resources(database_url: str, encryption_key: str) -> dict[str, object]:
         "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
         "gcp_billing_export": GcpBillingExportResource(),
         "aws_cost_explorer": AwsCostExplorerResource(),
+        "azure_cost_management": AzureCostManagementResource(),
     }
 
 

@@ -33,6 +33,7 @@ from finops_pipeline.db.accounts import register_account
 from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     GcpBillingExportResource,
     PostgresResource,
@@ -242,6 +243,7 @@ def test_a_failed_run_describes_one_and_all_accounts_correctly(
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
                 "gcp_billing_export": GcpBillingExportResource(),
                 "aws_cost_explorer": AwsCostExplorerResource(),
+                "azure_cost_management": AzureCostManagementResource(),
             },
             tags={
                 ASSET_PARTITION_RANGE_START_TAG: account_date_key(ids[0], START),

@@ -10,10 +10,12 @@ from finops_pipeline.errors import ConfigurationError
 from finops_pipeline.sync.ranges import DateRange
 from finops_pipeline.sync.retries import retry_policy_from_env
 from finops_pipeline.sync.windows import (
+    ScheduledWindow,
     SyncPolicy,
     daily_history_start,
     first_of_month,
     initial_history_window,
+    previous_month_state_needed,
     scheduled_window,
     uncovered_ranges,
 )
@@ -191,3 +193,65 @@ def test_uncovered_ranges_are_the_days_no_loaded_range_holds(
     covered: list[DateRange], missing: list[DateRange]
 ) -> None:
     assert uncovered_ranges(JANUARY, covered) == missing
+
+
+# --- Azure: open months ------------------------------------------------------------------
+
+
+def azure_window(today: dt.date, **kwargs) -> ScheduledWindow:
+    kwargs.setdefault("last_success_at", at(today - dt.timedelta(days=1)))
+    kwargs.setdefault("previous_month_final", True)
+    return scheduled_window(today, kwargs.pop("policy", POLICY), provider="azure", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("today", "final", "expected"),
+    [
+        # Mid-month: the current month to yesterday.
+        (D(2026, 11, 26), True, DateRange(D(2026, 11, 1), D(2026, 11, 25))),
+        # On the 1st the current month has no complete day: the previous month, whole.
+        (D(2026, 12, 1), False, DateRange(D(2026, 11, 1), D(2026, 11, 30))),
+        # Until the 5th the previous month may still change.
+        (D(2026, 12, 5), True, DateRange(D(2026, 11, 1), D(2026, 12, 4))),
+        # Closed, and read as final since: only the current month.
+        (D(2026, 12, 6), True, DateRange(D(2026, 12, 1), D(2026, 12, 5))),
+        # Closed but still estimated in the table (no read since it closed): once more.
+        (D(2026, 12, 9), False, DateRange(D(2026, 11, 1), D(2026, 12, 8))),
+        (D(2027, 1, 3), True, DateRange(D(2026, 12, 1), D(2027, 1, 2))),  # across a year
+    ],
+)
+def test_azure_re_reads_the_open_months(today: dt.date, final: bool, expected: DateRange) -> None:
+    assert azure_window(today, previous_month_final=final).window == expected
+
+
+def test_azure_close_day_is_configurable_and_checked() -> None:
+    policy = SyncPolicy(azure_month_close_day=2)
+    assert azure_window(D(2026, 12, 3), policy=policy).window.start == D(2026, 12, 1)
+    assert azure_window(D(2026, 12, 3)).window.start == D(2026, 11, 1)
+    assert SyncPolicy.from_env({"FINOPS_AZURE_MONTH_CLOSE_DAY": "8"}).azure_month_close_day == 8
+    with pytest.raises(ConfigurationError, match="FINOPS_AZURE_MONTH_CLOSE_DAY"):
+        SyncPolicy(azure_month_close_day=0)
+    with pytest.raises(ConfigurationError, match="FINOPS_AZURE_MONTH_CLOSE_DAY"):
+        SyncPolicy.from_env({"FINOPS_AZURE_MONTH_CLOSE_DAY": "31"})
+
+
+def test_azure_gap_goes_back_to_the_month_of_the_last_success_and_is_capped() -> None:
+    planned = azure_window(D(2026, 11, 26), last_success_at=at(D(2026, 9, 17)))
+    assert planned.window == DateRange(D(2026, 9, 1), D(2026, 11, 25))
+    assert any("gap" in reason for reason in planned.reasons)
+    capped = azure_window(D(2026, 11, 26), last_success_at=at(D(2023, 1, 1)))
+    assert capped.window.start == daily_history_start(D(2026, 11, 26))
+
+
+def test_aws_windows_do_not_change_with_the_azure_policy() -> None:
+    for today in (D(2026, 11, 26), D(2026, 12, 1), D(2026, 12, 6)):
+        for final in (True, False):
+            plain = scheduled_window(
+                today,
+                POLICY,
+                last_success_at=at(today - dt.timedelta(days=1)),
+                previous_month_final=final,
+            )
+            assert window(today, previous_month_final=final, provider="aws") == plain.window
+    assert previous_month_state_needed(D(2026, 12, 20), POLICY, "azure")
+    assert not previous_month_state_needed(D(2026, 12, 20), POLICY, "aws")

@@ -36,6 +36,7 @@ from azure.identity import AzureAuthorityHosts, ClientSecretCredential
 from azure.mgmt.costmanagement import CostManagementClient
 
 from finops_pipeline.errors import ProviderError
+from finops_pipeline.providers.azure.credentials import AzureClientSecretCredentials
 from finops_pipeline.providers.azure.errors import (
     COST_MANAGEMENT_READER_ROLE,
     AzureAccessDeniedError,
@@ -54,33 +55,12 @@ from finops_pipeline.providers.azure.throttling import (
     QPU_CONSUMED_HEADER,
     CostManagementThrottlingPolicy,
 )
-from finops_pipeline.security.credentials import Secret
 
 PUBLIC_RESOURCE_MANAGER = "https://management.azure.com"
 PUBLIC_AUTHORITY_HOST = f"https://{AzureAuthorityHosts.AZURE_PUBLIC_CLOUD}"
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ERROR_CODE = re.compile(r"^[A-Za-z0-9_.]{1,64}$")
 _AADSTS = re.compile(r"\bAADSTS\d{4,8}\b")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-@dataclass(frozen=True)
-class AzureClientSecretCredentials:
-    """An app registration's client secret; the secret stays masked in reprs."""
-
-    tenant_id: str
-    client_id: str
-    client_secret: Secret
-
-    def __post_init__(self) -> None:
-        for name in ("tenant_id", "client_id"):
-            if not _GUID.match(getattr(self, name)):
-                raise AzureConfigurationError(
-                    f"The Azure {name.replace('_', ' ')} must be a GUID (Entra admin center > "
-                    "App registrations > Overview)."
-                )
-        if not isinstance(self.client_secret, Secret) or not self.client_secret:
-            raise AzureConfigurationError("The Azure client secret is empty.")
 
 
 def _https_base(url: str, what: str) -> str:
@@ -212,6 +192,14 @@ class CostManagementQueryClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def check_token(self, scope: CostScope) -> None:
+        """Ask Entra ID for a Resource Manager token, proving the secret; the token stays in
+        the credential's cache and is never returned."""
+        try:
+            self._credential.get_token(self.endpoints.credential_scope)
+        except AzureError as error:
+            raise self._translate(error, scope) from None
 
     # --- QuerySender ---------------------------------------------------------------------
 

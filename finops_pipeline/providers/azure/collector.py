@@ -14,7 +14,12 @@ from decimal import Decimal
 
 from finops_pipeline.providers.azure.client import CostManagementQueryClient
 from finops_pipeline.providers.azure.paging import QuerySender, fetch_query_pages
-from finops_pipeline.providers.azure.parsing import CostRecord, merge_cost_types, read_cost_records
+from finops_pipeline.providers.azure.parsing import (
+    MONTH_CLOSE_DAY,
+    CostRecord,
+    merge_cost_types,
+    read_cost_records,
+)
 from finops_pipeline.providers.azure.query import (
     DEFAULT_GROUPING,
     CostScope,
@@ -44,6 +49,7 @@ def collect_range(
     *,
     as_of: dt.date,
     grouping: tuple[str, ...] = DEFAULT_GROUPING,
+    month_close_day: int = MONTH_CLOSE_DAY,
 ) -> CollectedRange:
     """Query every window of ``window`` as both cost types and merge the rows."""
     windows = split_query_windows(window)
@@ -58,7 +64,11 @@ def collect_range(
                 records[cost_type].extend(read_cost_records(page, grouping=grouping))
     days = [window.start + dt.timedelta(days=offset) for offset in range(window.days)]
     parsed = merge_cost_types(
-        records[CostType.ACTUAL], records[CostType.AMORTIZED], days=days, as_of=as_of
+        records[CostType.ACTUAL],
+        records[CostType.AMORTIZED],
+        days=days,
+        as_of=as_of,
+        close_day=month_close_day,
     )
     return CollectedRange(
         parsed=parsed, windows=tuple(windows), queries=2 * len(windows), pages=pages
@@ -87,13 +97,14 @@ def fetch_daily_costs(
     window: DateRange,
     *,
     as_of: dt.date,
+    month_close_day: int = MONTH_CLOSE_DAY,
 ) -> AzureFetch:
     """Collect ``window`` through ``client`` and report what it spent."""
     requests_before = client.meter.requests
     qpu_before = client.meter.qpu_consumed
     throttled_before = client.throttling.throttled_responses
     waited_before = client.throttling.seconds_waited
-    collected = collect_range(client, scope, window, as_of=as_of)
+    collected = collect_range(client, scope, window, as_of=as_of, month_close_day=month_close_day)
     return AzureFetch(
         collected=collected,
         requests=client.meter.requests - requests_before,

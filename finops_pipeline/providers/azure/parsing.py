@@ -238,6 +238,7 @@ def merge_cost_types(
     *,
     days: Iterable[dt.date],
     as_of: dt.date,
+    close_day: int = MONTH_CLOSE_DAY,
 ) -> ParsedCosts:
     """One row per (day, service, meter) from the two queries; see the module docstring.
 
@@ -246,13 +247,14 @@ def merge_cost_types(
         amortized: Records of the ``AmortizedCost`` query.
         days: Every day that was queried, reported or not.
         as_of: The UTC day the data was read, for ``is_estimated``.
+        close_day: The day of the next month until which a month may still change.
 
     Raises:
         ProviderDataError: a key repeats within one query, or the two disagree on currency.
     """
     actual_by_key = _index(actual, "ActualCost")
     amortized_by_key = _index(amortized, "AmortizedCost")
-    estimated_by_day = {day: is_estimated_day(day, as_of) for day in days}
+    estimated_by_day = {day: is_estimated_day(day, as_of, close_day=close_day) for day in days}
     records: list[tuple[Any, ...]] = []
     for key in sorted(actual_by_key.keys() | amortized_by_key.keys()):
         day, service, meter = key
@@ -277,7 +279,9 @@ def merge_cost_types(
                 either.usage_quantity,
                 either.currency,
                 None,
-                estimated_by_day[day] if day in estimated_by_day else is_estimated_day(day, as_of),
+                estimated_by_day[day]
+                if day in estimated_by_day
+                else is_estimated_day(day, as_of, close_day=close_day),
             )
         )
     frame = pd.DataFrame.from_records(records, columns=list(PARSED_COLUMNS))

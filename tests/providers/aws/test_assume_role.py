@@ -32,6 +32,7 @@ from finops_pipeline.providers.aws.request import build_daily_cost_request
 from finops_pipeline.providers.aws.roles import session_for
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     GcpBillingExportResource,
     PostgresResource,
@@ -264,6 +265,7 @@ def test_expired_session_mid_pagination_restarts_cleanly_in_a_real_run(
                     pipeline_access_key_id=user.access_key_id,
                     pipeline_secret_access_key=user.secret_access_key,
                 ),
+                "azure_cost_management": AzureCostManagementResource(),
             },
             tags={
                 ASSET_PARTITION_RANGE_START_TAG: account_date_key(account_id, START),

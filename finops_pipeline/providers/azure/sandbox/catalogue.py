@@ -11,7 +11,8 @@ import hmac
 import uuid
 from dataclasses import dataclass
 
-from finops_pipeline.providers.azure.client import AzureClientSecretCredentials
+from finops_pipeline.providers.azure.credentials import AzureClientSecretCredentials
+from finops_pipeline.providers.azure.spec import SANDBOX_AUTHORITY_HOST_NAME
 from finops_pipeline.security.credentials import Secret
 
 _NAMESPACE = uuid.UUID("5d2b9f1e-3c1a-4c6e-9a1f-0c7e5b8d4a21")
@@ -210,9 +211,11 @@ def sandbox_client_secret(tenant: SandboxTenant) -> Secret:
 
 
 def sandbox_credentials(tenant: SandboxTenant) -> AzureClientSecretCredentials:
-    """The tenant app's credentials, as an operator would register them."""
+    """The tenant app's credentials, as an operator would register them (with the sandbox's
+    Entra authority host, as for a sovereign cloud)."""
     return AzureClientSecretCredentials(
         tenant_id=tenant.tenant_id,
         client_id=tenant.client_id,
         client_secret=sandbox_client_secret(tenant),
+        authority_host=f"https://{SANDBOX_AUTHORITY_HOST_NAME}",
     )

@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import SplitResult, parse_qs, quote, urlsplit
 
 from finops_pipeline.providers.aws.sandbox.generator import Pull
+from finops_pipeline.providers.aws.sandbox.hook import read_generation
 from finops_pipeline.providers.azure.query import DEFAULT_GROUPING, query_keeps_whole_window
 from finops_pipeline.providers.azure.sandbox.catalogue import (
     DEFAULT_TENANTS,
@@ -50,11 +51,15 @@ from finops_pipeline.providers.azure.sandbox.generator import (
     AzureCostRow,
     AzureSandboxGenerator,
 )
+from finops_pipeline.providers.azure.spec import (
+    SANDBOX_AUTHORITY_HOST_NAME,
+    SANDBOX_RESOURCE_MANAGER_HOST,
+)
 from finops_pipeline.providers.azure.throttling import QPU_CONSUMED_HEADER, QPU_REMAINING_HEADER
 from finops_pipeline.sync.ranges import DateRange
 
-SANDBOX_RESOURCE_MANAGER = "https://management.azure-sandbox.finops.invalid"
-SANDBOX_AUTHORITY_HOST = "https://login.azure-sandbox.finops.invalid"
+SANDBOX_RESOURCE_MANAGER = f"https://{SANDBOX_RESOURCE_MANAGER_HOST}"
+SANDBOX_AUTHORITY_HOST = f"https://{SANDBOX_AUTHORITY_HOST_NAME}"
 DEFAULT_PAGE_SIZE = 5000
 MAX_TOP = 5000
 #: The waits a sandbox 429 names, per header; the largest is the entity one.
@@ -97,8 +102,9 @@ class AzureSandboxSettings:
     )
     #: "Today" for the sandbox; None: the real UTC date at each request.
     as_of: dt.date | None = None
-    #: Counts re-reads: open months' values move from one generation to the next.
-    generation: int = 0
+    #: Counts re-reads: open months' values move from one generation to the next. None: the
+    #: shared sandbox pull generation (``finops demo`` advances it), read at each request.
+    generation: int | None = 0
     #: Return the columns in a shuffled (but deterministic) order.
     shuffle_columns: bool = False
     resource_manager: str = SANDBOX_RESOURCE_MANAGER
@@ -111,7 +117,8 @@ class AzureSandboxSettings:
             raise ValueError("throttle_rate must be between 0 and 1")
 
     def pull(self) -> Pull:
-        return Pull(as_of=self.as_of or dt.datetime.now(dt.UTC).date(), generation=self.generation)
+        generation = self.generation if self.generation is not None else read_generation()
+        return Pull(as_of=self.as_of or dt.datetime.now(dt.UTC).date(), generation=generation)
 
 
 @dataclass
@@ -172,7 +179,7 @@ class AzureCostManagementSandbox:
 
     def advance_generation(self) -> int:
         """Start a new pull: open months' values are restated."""
-        generation = self.settings.generation + 1
+        generation = self.settings.pull().generation + 1
         self.settings = replace(self.settings, generation=generation)
         return generation
 

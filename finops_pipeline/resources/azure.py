@@ -1,0 +1,169 @@
+"""The Azure Cost Management resource: the Azure implementation of the collector seam."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from finops_pipeline.constants import PROVIDER_AZURE
+from finops_pipeline.db.accounts import CloudAccount
+from finops_pipeline.errors import CredentialError
+from finops_pipeline.providers import provider_spec
+from finops_pipeline.providers.azure.client import (
+    PUBLIC_AUTHORITY_HOST,
+    PUBLIC_RESOURCE_MANAGER,
+    AzureEndpoints,
+    ClientOptions,
+    CostManagementQueryClient,
+)
+from finops_pipeline.providers.azure.collector import fetch_daily_costs
+from finops_pipeline.providers.azure.credentials import AzureClientSecretCredentials
+from finops_pipeline.providers.azure.parsing import MONTH_CLOSE_DAY
+from finops_pipeline.providers.azure.query import CostScope
+from finops_pipeline.providers.azure.throttling import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_WAIT_SECONDS,
+    CostManagementThrottlingPolicy,
+)
+from finops_pipeline.providers.base import FetchedCosts
+from finops_pipeline.security.credentials import Credentials
+from finops_pipeline.sync.ranges import DateRange
+
+#: The quota Cost Management charges queries in; metadata shows ``azure_qpu_consumed``.
+QPU_UNIT = "azure_qpu"
+
+
+def client_for(
+    credentials: AzureClientSecretCredentials,
+    endpoints: AzureEndpoints,
+    *,
+    max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
+    max_throttle_retries: int = DEFAULT_MAX_RETRIES,
+) -> CostManagementQueryClient:
+    """A Query client for one app registration, with the registry's hook applied.
+
+    The hook sees the options before the client is built (azure-core fixes the transport
+    then); it binds the sandbox for the sandbox's reserved endpoint and nothing else.
+    """
+    options = ClientOptions(
+        throttling=CostManagementThrottlingPolicy(
+            max_wait_seconds=max_wait_seconds, max_retries=max_throttle_retries
+        )
+    )
+    hook = provider_spec(PROVIDER_AZURE).client_hook
+    if hook is not None:
+        hook(options, endpoints.resource_manager)
+    return CostManagementQueryClient(credentials, endpoints, options)
+
+
+class AzureCostManagementResource(dg.ConfigurableResource):
+    """Fetches subscriptions' daily costs from the Azure Cost Management Query API.
+
+    Each account is a subscription, queried at ``/subscriptions/{id}`` with its own app
+    registration's client secret (``azure_client_secret`` credentials). A range is split into
+    whole-month queries, each sent as ``ActualCost`` and ``AmortizedCost``; every request and
+    the query processing units (QPU) it consumed are counted. Queries are not billed, but the
+    QPU quota (per Entra tenant: 12 per 10 s, 60 per minute, 600 per hour) is shared.
+    """
+
+    provider: str = PROVIDER_AZURE
+    endpoint_url: str | None = Field(
+        default=None,
+        description="Resource Manager URL for every account (sovereign cloud or a test "
+        "double). An account's own endpoint_url takes precedence.",
+    )
+    authority_host: str | None = Field(
+        default=None,
+        description="Entra authority host for every account; an account's own takes precedence.",
+    )
+    max_wait_seconds: float = Field(
+        default=DEFAULT_MAX_WAIT_SECONDS,
+        ge=0,
+        description="Longest wait a 429 may ask for before the run gives up (transient).",
+    )
+    max_throttle_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, le=20)
+    month_close_day: int = Field(
+        default=MONTH_CLOSE_DAY,
+        ge=1,
+        le=28,
+        description="Day of the next month until which a month's costs may change; its days "
+        "are is_estimated until then.",
+    )
+
+    # One client per app registration and endpoints for the life of the run, so every range
+    # of a run shares one token (Entra ID is asked once).
+    _clients: dict[tuple[str, str, str, str], CostManagementQueryClient] = PrivateAttr(
+        default_factory=dict
+    )
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the run's clients (their HTTP sessions and token caches)."""
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def endpoints_for(
+        self, account: CloudAccount, credentials: AzureClientSecretCredentials
+    ) -> AzureEndpoints:
+        """The account's endpoints: its own, else the resource's, else the public cloud."""
+        return AzureEndpoints(
+            resource_manager=account.endpoint_url or self.endpoint_url or PUBLIC_RESOURCE_MANAGER,
+            authority_host=credentials.authority_host
+            or self.authority_host
+            or PUBLIC_AUTHORITY_HOST,
+        )
+
+    def client_for(
+        self, account: CloudAccount, credentials: Credentials
+    ) -> CostManagementQueryClient:
+        """This run's client for the account's app registration."""
+        if not isinstance(credentials, AzureClientSecretCredentials):
+            raise CredentialError(
+                f"Account {account.id} stores {credentials.kind} credentials; Azure accounts "
+                "need an app registration's client secret. Re-add it with "
+                "`finops accounts add --provider azure`."
+            )
+        endpoints = self.endpoints_for(account, credentials)
+        key = (
+            credentials.tenant_id,
+            credentials.client_id,
+            endpoints.resource_manager,
+            endpoints.authority_host,
+        )
+        client = self._clients.get(key)
+        if client is None or client.credentials != credentials:
+            if client is not None:  # the secret was rotated during the run
+                client.close()
+            client = self._clients[key] = client_for(
+                credentials,
+                endpoints,
+                max_wait_seconds=self.max_wait_seconds,
+                max_throttle_retries=self.max_throttle_retries,
+            )
+        return client
+
+    def fetch_daily_costs(
+        self, account: CloudAccount, credentials: Credentials, window: DateRange
+    ) -> FetchedCosts:
+        """Every day of ``window`` for the account's subscription, in whole-month queries."""
+        client = self.client_for(account, credentials)
+        fetched = fetch_daily_costs(
+            client,
+            CostScope.subscription(account.provider_account_id),
+            window,
+            as_of=dt.datetime.now(dt.UTC).date(),
+            month_close_day=self.month_close_day,
+        )
+        return FetchedCosts(
+            parsed=fetched.parsed,
+            # Query requests are not billed; the quota they consume is what to watch.
+            paid_requests=0,
+            requests=fetched.requests,
+            quota_consumed=fetched.qpu_consumed,
+            quota_unit=QPU_UNIT,
+        )
