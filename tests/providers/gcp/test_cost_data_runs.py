@@ -32,6 +32,7 @@ from finops_pipeline.providers.gcp.sandbox import (
 from finops_pipeline.providers.gcp.table import BillingExportTable
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
+    AzureCostManagementResource,
     CredentialDecryptor,
     GcpBillingExportResource,
     PostgresResource,
@@ -101,6 +102,7 @@ def resources(database_url: str, encryption_key: str, **gcp: Any) -> dict[str, A
         "postgres": PostgresResource(database_url=database_url),
         "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
         "aws_cost_explorer": AwsCostExplorerResource(),
+        "azure_cost_management": AzureCostManagementResource(),
         "gcp_billing_export": GcpBillingExportResource(retry_deadline_seconds=3, **gcp),
     }
 
