@@ -6,6 +6,7 @@ Each provider's own constants live in its package (``providers/aws/constants.py`
 from __future__ import annotations
 
 ACCOUNTS_PARTITIONS_NAME = "cloud_accounts"
+TENANTS_PARTITIONS_NAME = "tenants"
 DATE_DIMENSION = "date"
 ACCOUNT_DIMENSION = "account"
 

@@ -10,6 +10,7 @@ from finops_pipeline.constants import (
     ACCOUNT_DIMENSION,
     ACCOUNTS_PARTITIONS_NAME,
     DATE_DIMENSION,
+    TENANTS_PARTITIONS_NAME,
 )
 from finops_pipeline.sync.windows import daily_history_start
 
@@ -29,3 +30,6 @@ daily_partitions = dg.DailyPartitionsDefinition(
 account_daily_partitions = dg.MultiPartitionsDefinition(
     {DATE_DIMENSION: daily_partitions, ACCOUNT_DIMENSION: cloud_account_partitions}
 )
+
+#: One partition per tenant (``tenants.tenant_id``), kept in step by the tenant sensor.
+tenant_partitions = dg.DynamicPartitionsDefinition(name=TENANTS_PARTITIONS_NAME)

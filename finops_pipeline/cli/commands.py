@@ -19,6 +19,7 @@ from finops_pipeline.cli.db_commands import db
 from finops_pipeline.cli.demo_command import demo
 from finops_pipeline.cli.export_commands import export
 from finops_pipeline.cli.keys_commands import keys
+from finops_pipeline.cli.recommendations import recommendations
 from finops_pipeline.cli.sync_command import sync
 from finops_pipeline.cli.ui_command import ui
 
@@ -72,5 +73,5 @@ def _ours_only(record: logging.LogRecord) -> bool:
     return record.name != "finops_pipeline.sync.collection"
 
 
-for _command in (db, sync, accounts, keys, export, demo, costs, ui):
+for _command in (db, sync, accounts, keys, export, demo, costs, recommendations, ui):
     main.add_command(_command)

@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
+from finops_pipeline.cli.demo_insights import InsightsReport, insights_lines, materialize_insights
 from finops_pipeline.cli.instance_config import write_instance_config
 from finops_pipeline.cli.runner import SyncResult, local_dagster_home, sync_accounts
 from finops_pipeline.config import finops_home
@@ -90,6 +91,7 @@ class DemoReport:
     rows_before: int = 0
     rows_after: int = 0
     tenants: list[TenantSummary] = field(default_factory=list)
+    insights: InsightsReport = field(default_factory=InsightsReport)
     elapsed_seconds: float = 0.0
 
     def total(self, statistic: str) -> int:
@@ -97,7 +99,7 @@ class DemoReport:
 
     @property
     def success(self) -> bool:
-        return all(sync.success for sync in self.syncs)
+        return all(sync.success for sync in self.syncs) and self.insights.success
 
 
 ProgressCallback = Callable[[int, int, DemoAccount, SyncResult, float], None]
@@ -378,6 +380,13 @@ def run_demo(
             progress(index, len(groups), account, result, time.monotonic() - run_started)
     report.rows_after = count_rows(connection, ids)
     report.tenants = tenant_summaries(connection, ids, start, end)
+    report.insights = materialize_insights(
+        account_ids=ids,
+        tenant_ids=sorted({account.tenant_id for account in report.accounts}),
+        instance=instance,
+        resources=resources,
+        run_config=QUIET_RUN_CONFIG,
+    )
     report.elapsed_seconds = time.monotonic() - started
     return report
 
@@ -417,6 +426,7 @@ def summary_lines(report: DemoReport) -> list[str]:
         )
         for service, amount in tenant.top_services:
             lines.append(f"      {service:<52} {amount:>12,.2f}")
+    lines.extend(insights_lines(report.insights))
     return lines
 
 

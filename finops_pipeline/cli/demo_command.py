@@ -96,6 +96,7 @@ def demo(days: int) -> None:
     tenant = report.tenants[0].tenant_id if report.tenants else "acme-retail"
     next_steps = [
         (f"{program} costs --tenant {tenant}", "a tenant's costs per service and day"),
+        (f"{program} recommendations --tenant {tenant}", "its top savings recommendations"),
         (f"{program} ui", "the Dagster UI on the same data (Ctrl-C stops it)"),
         (f"{program} db shell", "psql on the database"),
     ]

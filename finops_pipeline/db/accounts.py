@@ -196,8 +196,9 @@ class RemovedAccount:
 def delete_account(
     connection: psycopg.Connection, account_id: str, *, purge: bool = False
 ) -> RemovedAccount:
-    """Delete the account row (and its credentials); with ``purge`` also its ``cost_data`` and
-    ``account_sync_runs`` rows. One transaction."""
+    """Delete the account row (and its credentials); with ``purge`` also its ``cost_data``,
+    ``account_sync_runs``, ``cost_recommendations`` and ``cost_anomalies`` rows. One
+    transaction."""
     cost_rows = sync_rows = 0
     with connection.transaction(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM cloud_accounts WHERE id = %s", (account_id,))
@@ -208,4 +209,6 @@ def delete_account(
                 "DELETE FROM account_sync_runs WHERE cloud_account_id = %s", (account_id,)
             )
             sync_rows = cursor.rowcount
+            for table in ("cost_recommendations", "cost_anomalies"):
+                cursor.execute(f"DELETE FROM {table} WHERE cloud_account_id = %s", (account_id,))
     return RemovedAccount(account_id, cost_rows, sync_rows)

@@ -94,3 +94,15 @@ def tenant_transaction(connection: psycopg.Connection, tenant_id: str) -> Iterat
         # Bound parameter: a tenant id is data, never SQL.
         connection.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, tenant_id))
         yield
+
+
+def tenant_ids(connection: psycopg.Connection) -> list[str]:
+    """Every tenant with an account or an external id, sorted (the pipeline role sees all).
+
+    ``tenants`` only holds tenants that were given an external id (role accounts), so the
+    tenants of access-key accounts come from ``cloud_accounts``.
+    """
+    rows = connection.execute(
+        "SELECT tenant_id FROM tenants UNION SELECT tenant_id FROM cloud_accounts ORDER BY 1"
+    ).fetchall()
+    return [str(row[0]) for row in rows]

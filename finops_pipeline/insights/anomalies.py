@@ -46,6 +46,8 @@ from finops_pipeline.errors import ConfigurationError
 
 SPIKE = "spike"
 DROP = "drop"
+#: ``cost_anomalies.source`` of this detector's anomalies; a provider's own use theirs.
+DETECTOR_SOURCE = "finops_detector"
 #: Turns a median absolute deviation into a standard deviation for normal noise.
 _MAD_TO_SIGMA = 1.4826
 _WEEK = 7

@@ -258,11 +258,15 @@ def _decorate(
 ) -> None:
     locator = AutoDateLocator(minticks=4, maxticks=9)
     axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    # No offset label: the title carries the period, and an offset like "2025-Nov" under an
+    # axis spanning two months reads as if it all were November.
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, show_offset=False))
     axes.yaxis.set_major_formatter(currency_formatter(currency))
     axes.set_ylabel(f"Daily spend ({currency})", fontsize=9)
     axes.set_ylim(bottom=0)
-    axes.set_xlim(spend.index.min(), spend.index.max())
+    # Half a day either side, so a marker on the first or last day is drawn whole.
+    margin = pd.Timedelta(hours=12)
+    axes.set_xlim(spend.index.min() - margin, spend.index.max() + margin)
     axes.grid(axis="y", color="#E6E6E6", linewidth=0.8)
     axes.tick_params(labelsize=8)
     for side in ("top", "right"):
@@ -291,7 +295,7 @@ def _decorate(
         bbox_to_anchor=(1.01, 1.0),
         fontsize=7.5,
         frameon=False,
-        title="Services · anomalies",
+        title="Services · anomalies" if marked else "Services",
         title_fontsize=8,
         alignment="left",
     )

@@ -10,11 +10,13 @@ from pydantic import Field, PrivateAttr
 from finops_pipeline.constants import PROVIDER_AWS
 from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.providers import provider_spec
+from finops_pipeline.providers.aws.anomalies import FetchedAnomalies, fetch_aws_anomalies
 from finops_pipeline.providers.aws.client import client_config, cost_explorer_client
 from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS
 from finops_pipeline.providers.aws.credentials import AwsRoleCredentials
 from finops_pipeline.providers.aws.paging import fetch_all_pages
 from finops_pipeline.providers.aws.parsing import parse_cost_pages
+from finops_pipeline.providers.aws.recommendations import fetch_aws_recommendations
 from finops_pipeline.providers.aws.request import build_daily_cost_request
 from finops_pipeline.providers.aws.roles import (
     DEFAULT_ROLE_SESSION_SECONDS,
@@ -24,6 +26,7 @@ from finops_pipeline.providers.aws.roles import (
     session_for,
 )
 from finops_pipeline.providers.base import FetchedCosts
+from finops_pipeline.providers.recommenders import FetchedRecommendations
 from finops_pipeline.security.credentials import Credentials
 from finops_pipeline.sync.ranges import DateRange
 
@@ -140,3 +143,17 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
             data_unavailable=paged.data_unavailable,
             pagination_restarts=paged.restarts,
         )
+
+    def fetch_recommendations(
+        self, account: CloudAccount, credentials: Credentials
+    ) -> FetchedRecommendations:
+        """The account's rightsizing and Savings Plans recommendations (paid, $0.01 a page)."""
+        client = self._client(account, self._session_for_account(account, credentials))
+        return fetch_aws_recommendations(client, account=account.provider_account_id)
+
+    def fetch_provider_anomalies(
+        self, account: CloudAccount, credentials: Credentials, window: DateRange
+    ) -> FetchedAnomalies:
+        """Cost Anomaly Detection's anomalies that started in ``window`` (paid, $0.01 a page)."""
+        client = self._client(account, self._session_for_account(account, credentials))
+        return fetch_aws_anomalies(client, start=window.start, end=window.end)

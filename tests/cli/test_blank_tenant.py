@@ -179,6 +179,9 @@ def test_upgrading_keeps_old_blank_rows_and_still_refuses_new_ones(
         "cloud_accounts": True,
         "cost_data": True,
         "account_sync_runs": True,
+        # Created with the check (migration 0008).
+        "cost_recommendations": True,
+        "cost_anomalies": True,
     }
     with pytest.raises(psycopg.errors.CheckViolation):
         connection.execute("INSERT INTO tenants (tenant_id, external_id) VALUES ('', 'finops-y')")

@@ -69,6 +69,18 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
     assert statistic(first, r"paid CE requests\s+(\d+)") >= 4
     for tenant in DEMO_TENANTS:
         assert tenant.tenant_id in first
+        # Recommendations, anomalies and a chart for every tenant.
+        assert re.search(
+            rf"\n  {tenant.tenant_id} +\d+ open recommendations? \([\d,.]+ USD/month\); "
+            rf"\d+ anomal(y|ies) in \S+ to \S+; chart \d+ KB",
+            first,
+        ), first
+    accounts_total = sum(len(t.accounts) for t in DEMO_TENANTS)
+    # Two paid requests per account: rightsizing and Savings Plans, one page each.
+    assert statistic(first, r"recommendations refreshed for \d+ accounts \((\d+) paid") == (
+        2 * accounts_total
+    )
+    assert re.search(r"\n  \S*finops recommendations --tenant acme-retail ", first)
     # One Azure tenant's subscriptions next to the AWS ones, from the Azure sandbox.
     assert "fabrikam" in first
     assert statistic(first, r"Azure queries\s+(\d+) requests") >= 6

@@ -16,7 +16,17 @@ def test_definitions_hold_the_automation() -> None:
         "cloud_accounts_sensor",
         "last_sync_success_sensor",
         "last_sync_failure_sensor",
+        "tenants_sensor",
+        "insights_automation_sensor",
     }
+    weekly = repository.get_schedule_def("weekly_recommendations_refresh")
+    assert (weekly.cron_schedule, weekly.job_name) == ("0 5 * * 1", "cost_recommendations_job")
+    # GetAnomalies is paid and needs an anomaly monitor: its schedule is opt-in.
+    provider = repository.get_schedule_def("daily_provider_anomalies")
+    assert provider.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert repository.get_sensor_def("insights_automation_sensor").default_status == (
+        dg.DefaultSensorStatus.RUNNING
+    )
     schedule = repository.get_schedule_def("daily_cost_sync")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * *", "UTC")
     assert schedule.job_name == "cost_data_job"

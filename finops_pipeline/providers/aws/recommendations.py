@@ -40,6 +40,9 @@ from finops_pipeline.providers.aws.constants import (
     CE_MAX_PAGINATION_RESTARTS,
     CE_PRICE_PER_REQUEST_USD,
 )
+from finops_pipeline.providers.recommenders import (
+    FetchedRecommendations as ProviderFetchedRecommendations,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -130,12 +133,8 @@ class PagedResponse:
 
 
 @dataclass
-class FetchedRecommendations:
+class FetchedRecommendations(ProviderFetchedRecommendations):
     """One account's recommendations from every source, and what fetching them cost."""
-
-    records: list[Recommendation] = field(default_factory=list)
-    paid_requests: int = 0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def request_cost_usd(self) -> Decimal:

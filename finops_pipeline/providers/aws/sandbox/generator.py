@@ -11,6 +11,7 @@ itself is partial and later days have no data.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -19,6 +20,7 @@ import numpy as np
 
 from finops_pipeline.providers.aws.sandbox.catalogue import (
     CREDIT_USAGE_TYPE,
+    DEMO_TENANTS,
     REFUND_USAGE_TYPE,
     REGION_PREFIXES,
     SERVICES,
@@ -34,6 +36,14 @@ SETTLING_DAYS = 3
 PARTIAL_DAY_FRACTION = 0.45
 #: How far a settling day's value moves from one pull to the next, either way.
 RESTATEMENT_SPREAD = 0.05
+
+#: The demo's accounts also have an incident every few weeks from this day on, so any recent
+#: window of ``finops demo`` shows anomalies for every tenant. Other accounts (tests,
+#: benchmarks) keep only their sparse random spikes.
+DEMO_INCIDENTS_FROM = dt.date(2026, 7, 1)
+DEMO_INCIDENTS_UNTIL = dt.date(2031, 1, 1)
+#: The demo's incidents hit one of the account's costliest lines, so they are material.
+_DEMO_INCIDENT_LINES = 4
 
 _PROFILE_STREAM = 1
 _DAY_STREAM = 2
@@ -222,6 +232,8 @@ class SandboxGenerator:
             )
             for _ in range(int(rng.integers(2, 6)))
         )
+        if account_number in _DEMO_ACCOUNTS:
+            anomalies += _demo_incidents(self.seed, account_number, lines)
         has_credits = rng.random() < 0.5
         credit_from = EPOCH + dt.timedelta(days=int(rng.integers(0, 700)))
         costliest = max(range(len(lines)), key=lambda i: lines[i].base_daily_cost)
@@ -343,6 +355,42 @@ class SandboxGenerator:
         parts = [self.day_costs(member, day, pull) for member in members]
         rows = tuple(row for part in parts for row in part.rows)
         return DayCosts(day=day, estimated=any(part.estimated for part in parts), rows=rows)
+
+
+_DEMO_ACCOUNTS = frozenset(
+    number
+    for tenant in DEMO_TENANTS
+    for account in tenant.accounts
+    for number in (account.number, *account.linked)
+)
+
+
+def _draw(seed: int, *parts: object) -> float:
+    """A deterministic number in [0, 1) that leaves the profile's random stream untouched."""
+    text = ":".join(str(part) for part in (seed, *parts))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") / 2**64
+
+
+def _demo_incidents(seed: int, account_number: str, lines: list[CostLine]) -> tuple[Anomaly, ...]:
+    """A spike of 1-3 days every 4-7 weeks on one of the account's costliest lines."""
+    costliest = sorted(range(len(lines)), key=lambda i: -lines[i].base_daily_cost)
+    candidates = costliest[:_DEMO_INCIDENT_LINES]
+    incidents = []
+    start = DEMO_INCIDENTS_FROM + dt.timedelta(days=int(_draw(seed, account_number, "first") * 21))
+    count = 0
+    while start < DEMO_INCIDENTS_UNTIL:
+        draws = [_draw(seed, account_number, count, what) for what in ("line", "days", "x", "gap")]
+        incidents.append(
+            Anomaly(
+                line_index=candidates[int(draws[0] * len(candidates))],
+                start=start,
+                days=1 + int(draws[1] * 3),
+                factor=2.5 + 2.5 * draws[2],
+            )
+        )
+        start += dt.timedelta(days=28 + int(draws[3] * 21))
+        count += 1
+    return tuple(incidents)
 
 
 def _negative_row(account: str, service: str, usage_type: str, amount: float) -> CostRow:

@@ -39,6 +39,10 @@ from botocore.credentials import Credentials as BotocoreCredentials
 
 from finops_pipeline.config import finops_home
 from finops_pipeline.providers.aws.credentials import AwsAccessKeyCredentials
+from finops_pipeline.providers.aws.sandbox.anomalies import (
+    ANOMALIES_OPERATION,
+    AnomalyDetectionSandbox,
+)
 from finops_pipeline.providers.aws.sandbox.generator import DEFAULT_SEED, Pull, SandboxGenerator
 from finops_pipeline.providers.aws.sandbox.recommendations import (
     OPERATIONS as RECOMMENDATION_OPERATIONS,
@@ -315,6 +319,7 @@ class SandboxResponder:
         generator = SandboxGenerator(self.settings.seed)
         self.service = CostExplorerSandbox(generator, page_size=self.settings.page_size)
         self.recommendations = RecommendationsSandbox(generator)
+        self.anomalies = AnomalyDetectionSandbox(generator)
 
     def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
         global _attempts
@@ -325,7 +330,11 @@ class SandboxResponder:
         try:
             account = _authenticate(request)
             operation = _header(request, "X-Amz-Target").removeprefix(_TARGET_PREFIX)
-            if operation != "GetCostAndUsage" and operation not in RECOMMENDATION_OPERATIONS:
+            if operation not in {
+                "GetCostAndUsage",
+                ANOMALIES_OPERATION,
+                *RECOMMENDATION_OPERATIONS,
+            }:
                 raise SandboxApiError(
                     "UnsupportedOperation", f"The sandbox does not implement {operation}"
                 )
@@ -341,6 +350,8 @@ class SandboxResponder:
                 page = self.recommendations.answer(
                     operation, body, caller=account, pull=settings.pull()
                 )
+            elif operation == ANOMALIES_OPERATION:
+                page = self.anomalies.get_anomalies(body, caller=account, pull=settings.pull())
             else:
                 page = self.service.get_cost_and_usage(body, caller=account, pull=settings.pull())
         except SandboxApiError as error:

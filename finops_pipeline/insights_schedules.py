@@ -1,0 +1,115 @@
+"""The weekly refresh of savings recommendations: one run per active account partition."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
+from finops_pipeline.db.sync_state import schedule_accounts
+from finops_pipeline.resources.postgres import PostgresResource
+from finops_pipeline.sensors.settings import schedule_default_status
+from finops_pipeline.sync.run_tags import ACCOUNT_TAG
+
+#: The job the weekly schedule targets (defined in ``finops_pipeline.definitions``).
+RECOMMENDATIONS_JOB_NAME = "cost_recommendations_job"
+#: Mondays 05:00 UTC: providers regenerate recommendations about daily from the last 14-60
+#: days of usage, so a weekly read sees every change that matters at a quarter of the cost.
+WEEKLY_CRON = "0 5 * * 1"
+
+
+def weekly_refresh_requests(
+    week_of: dt.date, postgres: PostgresResource, instance: dg.DagsterInstance
+) -> list[dg.RunRequest]:
+    """One run request per active account that already has its partition."""
+    with postgres.connection() as connection:
+        accounts = schedule_accounts(connection)
+    known = set(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME))
+    year, week, _ = week_of.isocalendar()
+    return [
+        dg.RunRequest(
+            # Keyed by ISO week: a re-evaluated tick launches nothing new.
+            run_key=f"recommendations:{account.account_id}:{year}-W{week:02d}",
+            job_name=RECOMMENDATIONS_JOB_NAME,
+            partition_key=account.account_id,
+            # The same per-account tag as cost_data runs: dagster.yaml's limit of one run
+            # per account keeps an account's paid requests from overlapping.
+            tags={ACCOUNT_TAG: account.account_id},
+        )
+        for account in accounts
+        if account.account_id in known
+    ]
+
+
+@dg.schedule(
+    name="weekly_recommendations_refresh",
+    job_name=RECOMMENDATIONS_JOB_NAME,
+    cron_schedule=WEEKLY_CRON,
+    execution_timezone="UTC",
+    default_status=schedule_default_status(),
+    description=(
+        "Every Monday, one cost_recommendations run per active account: its providers' "
+        "current savings recommendations replace the stored set (2 paid AWS requests per "
+        "account for most accounts)."
+    ),
+)
+def weekly_recommendations_refresh(
+    context: dg.ScheduleEvaluationContext, postgres: PostgresResource
+) -> dg.SkipReason | list[dg.RunRequest]:
+    scheduled = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+    requests = weekly_refresh_requests(
+        scheduled.astimezone(dt.UTC).date(), postgres, context.instance
+    )
+    if not requests:
+        return dg.SkipReason("No active accounts with partitions yet")
+    return requests
+
+
+#: The job the provider-anomalies schedule targets (defined in ``finops_pipeline.definitions``).
+PROVIDER_ANOMALIES_JOB_NAME = "provider_cost_anomalies_job"
+
+
+def daily_provider_anomaly_requests(
+    day: dt.date, postgres: PostgresResource, instance: dg.DagsterInstance
+) -> list[dg.RunRequest]:
+    """One run request per active account that already has its partition."""
+    with postgres.connection() as connection:
+        accounts = schedule_accounts(connection)
+    known = set(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME))
+    return [
+        dg.RunRequest(
+            run_key=f"provider-anomalies:{account.account_id}:{day.isoformat()}",
+            job_name=PROVIDER_ANOMALIES_JOB_NAME,
+            partition_key=account.account_id,
+            tags={ACCOUNT_TAG: account.account_id},
+        )
+        for account in accounts
+        if account.account_id in known
+    ]
+
+
+@dg.schedule(
+    name="daily_provider_anomalies",
+    job_name=PROVIDER_ANOMALIES_JOB_NAME,
+    cron_schedule="0 7 * * *",
+    execution_timezone="UTC",
+    # Off until turned on: every GetAnomalies request is billed, and many organisations have
+    # no anomaly monitor at all.
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description=(
+        "Every day, one provider_cost_anomalies run per active account: AWS Cost Anomaly "
+        "Detection's anomalies of the last 90 days (1 paid request per account for most). Off "
+        "by default."
+    ),
+)
+def daily_provider_anomalies(
+    context: dg.ScheduleEvaluationContext, postgres: PostgresResource
+) -> dg.SkipReason | list[dg.RunRequest]:
+    scheduled = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+    requests = daily_provider_anomaly_requests(
+        scheduled.astimezone(dt.UTC).date(), postgres, context.instance
+    )
+    if not requests:
+        return dg.SkipReason("No active accounts with partitions yet")
+    return requests
