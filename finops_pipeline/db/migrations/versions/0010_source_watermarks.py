@@ -8,10 +8,11 @@ usage day, ``loaded_watermark`` is the stamp of the data ``cost_data`` holds, an
 where the observed stamp is newer than the loaded one. Provider-neutral: any source with a
 per-day version stamp can use it.
 
-Tenant data, so it gets the same Row-Level Security and grants as ``cost_data``.
+Tenant data, so it gets the same Row-Level Security, blank-tenant CHECK and grants as
+``cost_data``.
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-01
 """
 
@@ -20,20 +21,22 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
 PIPELINE_ROLE = "finops_pipeline"
 REPORTING_ROLE = "finops_reporting"
 _TENANT_MATCH = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')"
+_NOT_BLANK = r"tenant_id ~ '^\S(.*\S)?$'"
 
 
 def upgrade() -> None:
     op.execute(
-        """
+        f"""
         CREATE TABLE source_watermarks (
-            tenant_id text NOT NULL,
+            tenant_id text NOT NULL CONSTRAINT source_watermarks_tenant_id_not_blank
+                CHECK ({_NOT_BLANK}),
             cloud_account_id uuid NOT NULL,
             usage_date date NOT NULL,
             loaded_watermark timestamptz,
