@@ -11,9 +11,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from finops_pipeline.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import dagster as dg
 from finops_pipeline.providers.aws.constants import CE_MAX_ATTEMPTS
 
 ENV_HOME = "FINOPS_HOME"
@@ -156,6 +159,22 @@ class FinopsConfig:
             ce_max_attempts=_ce_max_attempts(env),
             azure_month_close_day=_azure_month_close_day(env),
         )
+
+    def sensor_default_status(self) -> dg.DefaultSensorStatus:
+        """``sensor_status`` as Dagster's type: sensors run by default, so a deployment keeps
+        partitions and last-sync in step."""
+        import dagster as dg  # only the definitions need Dagster's types; the CLI loads this
+
+        running = self.sensor_status == "running"
+        return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
+
+    def schedule_default_status(self) -> dg.DefaultScheduleStatus:
+        """``schedule_status`` as Dagster's type; ``FINOPS_SCHEDULE_STATUS=stopped`` turns the
+        schedules off."""
+        import dagster as dg
+
+        running = self.schedule_status == "running"
+        return dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
 
     def endpoints(self) -> dict[str, str | None]:
         """The endpoint overrides a provider's validation probe receives, by name."""

@@ -1,4 +1,4 @@
-"""Provider-neutral constants: partition names, provider names, cost_data columns.
+"""Provider-neutral constants: partition and job names, provider names, cost_data columns.
 
 Each provider's own constants live in its package (``providers/aws/constants.py``).
 """
@@ -6,6 +6,8 @@ Each provider's own constants live in its package (``providers/aws/constants.py`
 from __future__ import annotations
 
 ACCOUNTS_PARTITIONS_NAME = "cloud_accounts"
+#: The job every requested run targets (defined in ``finops_pipeline.definitions``).
+COST_DATA_JOB_NAME = "cost_data_job"
 TENANTS_PARTITIONS_NAME = "tenants"
 DATE_DIMENSION = "date"
 ACCOUNT_DIMENSION = "account"

@@ -11,6 +11,7 @@ from finops_pipeline.assets import cost_data
 from finops_pipeline.assets.anomalies import cost_anomalies, provider_cost_anomalies
 from finops_pipeline.assets.recommendations import cost_recommendations
 from finops_pipeline.assets.summary import cost_summary
+from finops_pipeline.constants import COST_DATA_JOB_NAME
 from finops_pipeline.insights_schedules import (
     PROVIDER_ANOMALIES_JOB_NAME,
     RECOMMENDATIONS_JOB_NAME,
@@ -28,7 +29,7 @@ from finops_pipeline.sensors.insights import insights_automation_sensor
 from finops_pipeline.sensors.tenants import tenants_sensor
 
 cost_data_job = dg.define_asset_job(
-    "cost_data_job",
+    COST_DATA_JOB_NAME,
     selection=[cost_data],
     description="Fetch daily costs for the selected accounts and days into cost_data.",
 )

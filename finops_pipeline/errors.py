@@ -115,48 +115,22 @@ class NetworkError(FinopsError):
 
 # --- turning foreign errors into typed ones ------------------------------------------------
 
-_ENDPOINT_HINT = (
-    "Check the endpoint URL (the account's --endpoint-url, FINOPS_CE_ENDPOINT_URL, "
-    "FINOPS_STS_ENDPOINT_URL) and network access, then retry."
-)
-
 
 def _first_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return lines[0].strip() if lines else ""
 
 
-def typed_error(error: BaseException) -> FinopsError | None:
-    """The typed error for an AWS SDK, database or network error; None for anything else.
+def typed_database_or_network_error(error: BaseException) -> FinopsError | None:
+    """The typed error for a database or network error; None for anything else.
 
-    Used where such an error would otherwise escape as a traceback (the CLI's last guard). The
-    message says what failed and what to check; the caller still redacts secrets.
+    Cloud SDK errors are each provider's to translate: ``finops_pipeline.providers.typed_error``
+    asks the registered providers first, then this. The message says what failed and what to
+    check; the caller still redacts secrets.
     """
     if isinstance(error, FinopsError):
         return error
-    from botocore.exceptions import BotoCoreError, ClientError
-
     name = type(error).__name__
-    if isinstance(error, BotoCoreError):
-        # Connection errors, timeouts and closed connections name the endpoint they tried.
-        if getattr(error, "kwargs", {}).get("endpoint_url"):
-            unreachable = ProviderError(f"{_first_line(error)} ({name}). {_ENDPOINT_HINT}")
-        else:
-            unreachable = ProviderError(f"The AWS SDK failed ({name}): {_first_line(error)}")
-        unreachable.permanent = False
-        return unreachable
-    if isinstance(error, ClientError):
-        if getattr(error, "operation_name", "") == "GetCostAndUsage":
-            from finops_pipeline.providers.aws.paging import translate_client_error
-
-            return translate_client_error(error)
-        details = error.response.get("Error", {})
-        refused = ProviderError(
-            f"AWS answered {getattr(error, 'operation_name', 'the call')} with "
-            f"{details.get('Code', 'an error')}: {details.get('Message', '')}".rstrip(": ")
-        )
-        refused.permanent = False
-        return refused
     import psycopg
     import sqlalchemy as sa
 

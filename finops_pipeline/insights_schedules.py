@@ -6,10 +6,10 @@ import datetime as dt
 
 import dagster as dg
 
+from finops_pipeline.config import FinopsConfig
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
 from finops_pipeline.db.sync_state import schedule_accounts
 from finops_pipeline.resources.postgres import PostgresResource
-from finops_pipeline.sensors.settings import schedule_default_status
 from finops_pipeline.sync.run_tags import ACCOUNT_TAG
 
 #: The job the weekly schedule targets (defined in ``finops_pipeline.definitions``).
@@ -47,7 +47,7 @@ def weekly_refresh_requests(
     job_name=RECOMMENDATIONS_JOB_NAME,
     cron_schedule=WEEKLY_CRON,
     execution_timezone="UTC",
-    default_status=schedule_default_status(),
+    default_status=FinopsConfig.from_env().schedule_default_status(),
     description=(
         "Every Monday, one cost_recommendations run per active account: its providers' "
         "current savings recommendations replace the stored set (2 paid AWS requests per "

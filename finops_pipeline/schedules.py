@@ -5,12 +5,12 @@ import datetime as dt
 
 import dagster as dg
 
-from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
+from finops_pipeline.config import FinopsConfig
+from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME, COST_DATA_JOB_NAME
 from finops_pipeline.db.sync_state import accounts_with_estimated_rows, schedule_accounts
 from finops_pipeline.db.watermarks import moved_days_by_account
 from finops_pipeline.providers.gcp.schedule import window_with_moved_days
 from finops_pipeline.resources.postgres import PostgresResource
-from finops_pipeline.sensors.settings import COST_DATA_JOB_NAME, schedule_default_status
 from finops_pipeline.sync.run_tags import SYNC_DAILY, account_range_tags, daily_run_key
 from finops_pipeline.sync.windows import (
     SyncPolicy,
@@ -70,7 +70,7 @@ def daily_cost_sync_requests(
     job_name=COST_DATA_JOB_NAME,
     cron_schedule=f"0 {SyncPolicy.from_env().schedule_hour_utc} * * *",
     execution_timezone="UTC",
-    default_status=schedule_default_status(),
+    default_status=FinopsConfig.from_env().schedule_default_status(),
     description=(
         "Every day, one range run per active account over its provider's restatement window "
         "ending yesterday: for AWS a few trailing days, and in the first days of a month the "

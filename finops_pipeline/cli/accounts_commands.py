@@ -12,12 +12,15 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from finops_pipeline.cli.common import OUTPUT_OPTION, database, error_line, fail, tenant_id_option
 from finops_pipeline.providers import provider_names
+
+if TYPE_CHECKING:
+    from finops_pipeline.security.credentials import Secret
 
 #: Options of ``accounts add`` that only one provider reads, by provider. Every value reaches
 #: ``accounts add`` as a keyword; options of the other providers stay None (or False).
@@ -80,7 +83,7 @@ def _with_provider_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def read_secret(env_name: str, from_stdin: bool) -> Any:
+def read_secret(env_name: str, from_stdin: bool) -> Secret | None:
     """A secret from stdin (``--secret-stdin``) or else from ``env_name``; None when unset.
 
     It joins the log redaction at once.
@@ -173,16 +176,14 @@ def accounts_add(
     **provider_options: Any,
 ) -> None:
     """Register an account. Prints only its new id on stdout; messages go to stderr."""
-    from finops_pipeline.cli.onboarding import add_account, validate_new_account
-    from finops_pipeline.errors import UnsupportedProviderError
-    from finops_pipeline.providers import provider_spec
+    from finops_pipeline.cli.onboarding import (
+        add_account,
+        provider_onboarding,
+        validate_new_account,
+    )
     from finops_pipeline.security.keys import load_key_ring
 
-    onboarding = provider_spec(provider).onboarding
-    if onboarding is None:
-        raise UnsupportedProviderError(
-            f"Accounts of provider {provider!r} cannot be onboarded from the command line yet."
-        )
+    onboarding = provider_onboarding(provider)
     options = {
         **provider_options,
         "secret_stdin": secret_stdin,

@@ -11,7 +11,8 @@ from typing import Any, NoReturn
 
 import click
 
-from finops_pipeline.errors import FinopsError, typed_error
+from finops_pipeline.errors import FinopsError
+from finops_pipeline.providers import typed_error
 
 OUTPUT_OPTION = click.option(
     "--output", type=click.Choice(["text", "json"]), default="text", show_default=True

@@ -31,12 +31,8 @@ def db_upgrade() -> None:
 @db.command("url")
 def db_url() -> None:
     """Print the URL of the database in use (DATABASE_URL or the embedded one), password masked."""
-    from finops_pipeline.db.embedded import (
-        PGDATA_DIRNAME,
-        finops_home,
-        running_postmaster,
-        socket_url,
-    )
+    from finops_pipeline.config import finops_home
+    from finops_pipeline.db.embedded import PGDATA_DIRNAME, running_postmaster, socket_url
     from finops_pipeline.db.urls import redact_url
 
     configured = configured_database_url()

@@ -39,6 +39,7 @@ def demo(days: int) -> None:
         demo_window,
         ensure_instance_config,
         run_demo,
+        sandbox_providers,
         summary_lines,
     )
     from finops_pipeline.cli.runner import open_instance
@@ -77,10 +78,8 @@ def demo(days: int) -> None:
 
     ensure_instance_config()
     with database() as connection, open_instance() as instance:
-        click.echo(
-            f"Backfilling the last {days} days from the sandbox Cost Explorer, Azure Cost "
-            "Management and GCP billing export..."
-        )
+        sources = " and ".join(spec.paid_api or spec.display_name for spec in sandbox_providers())
+        click.echo(f"Backfilling the last {days} days from the sandbox {sources}...")
         report = run_demo(
             days=days,
             connection=connection,

@@ -28,12 +28,7 @@ from finops_pipeline.db.accounts import (
 from finops_pipeline.db.tenants import check_tenant_id, ensure_tenant
 from finops_pipeline.errors import ConfigurationError, FinopsError, UnsupportedProviderError
 from finops_pipeline.providers import provider_spec
-from finops_pipeline.providers.base import (
-    AccountOnboarding,
-    OnboardedAccount,
-    ProviderSpec,
-    ValidationReport,
-)
+from finops_pipeline.providers.base import AccountOnboarding, OnboardedAccount, ValidationReport
 from finops_pipeline.security.ciphertext import KeyRing
 from finops_pipeline.security.credentials import open_credentials
 
@@ -43,6 +38,7 @@ __all__ = [
     "account_summaries",
     "account_summary",
     "add_account",
+    "provider_onboarding",
     "remove_account",
     "set_status",
     "validate_account",
@@ -52,10 +48,16 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def _onboarding(spec: ProviderSpec) -> AccountOnboarding:
+def provider_onboarding(provider: str) -> AccountOnboarding:
+    """How accounts of ``provider`` are onboarded.
+
+    Raises:
+        UnsupportedProviderError: The provider is not registered, or has no onboarding yet.
+    """
+    spec = provider_spec(provider)
     if spec.onboarding is None:
         raise UnsupportedProviderError(
-            f"Accounts of provider {spec.name!r} cannot be onboarded from the command line yet."
+            f"Accounts of provider {spec.name!r} cannot be onboarded yet."
         )
     return spec.onboarding
 
@@ -83,7 +85,7 @@ def add_account(
         ConfigurationError: Bad input, or the account is already registered for the tenant.
     """
     # An unregistered provider is refused before anything is written.
-    onboarding = _onboarding(provider_spec(provider))
+    onboarding = provider_onboarding(provider)
     check_tenant_id(tenant_id)
     if not name or not name.strip():
         raise ConfigurationError("The account name is empty; pass --name.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -13,9 +13,11 @@ from psycopg.rows import dict_row
 from finops_pipeline.constants import PROVIDER_AWS, PROVIDER_AZURE, PROVIDER_GCP
 from finops_pipeline.db.tenants import check_tenant_id
 from finops_pipeline.errors import AccountNotFoundError, ConfigurationError
-from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing, encrypt
-from finops_pipeline.security.credentials import Credentials, credential_kind, serialize_credentials
+from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing
+from finops_pipeline.security.credentials import Credentials, credential_kind, seal_credentials
 
+#: The providers ``cloud_accounts.provider``'s CHECK constraint accepts (migration 0001); which
+#: of them can be onboarded is the provider registry's business.
 SUPPORTED_PROVIDERS = (PROVIDER_AWS, PROVIDER_AZURE, PROVIDER_GCP)
 
 
@@ -90,7 +92,7 @@ def register_account(
     account_id = account_id or str(uuid.uuid4())
     kind = credential_kind(credentials)
     context = EncryptionContext(tenant_id=tenant_id, account_id=account_id, credential_kind=kind)
-    blob = encrypt(serialize_credentials(credentials), ring, context)
+    blob = seal_credentials(credentials, ring, context)
     with connection.transaction(), connection.cursor() as cursor:
         cursor.execute(
             """
@@ -212,3 +214,68 @@ def delete_account(
             for table in ("cost_recommendations", "cost_anomalies"):
                 cursor.execute(f"DELETE FROM {table} WHERE cloud_account_id = %s", (account_id,))
     return RemovedAccount(account_id, cost_rows, sync_rows)
+
+
+# --- key rotation: every stored ciphertext, re-encrypted in keyset batches ------------------
+
+# Two rotations at once would both succeed, but the counts would lie; serialise them.
+_ROTATION_LOCK_KEY = 0x46494E4B4559  # "FINKEY"
+_BEFORE_EVERY_ID = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True)
+class StoredCredentials:
+    """One account's ciphertext and what it is bound to (a row read for re-encryption)."""
+
+    account_id: str
+    tenant_id: str
+    credential_kind: str
+    credentials_encrypted: bytes
+
+    @property
+    def encryption_context(self) -> EncryptionContext:
+        return EncryptionContext(
+            tenant_id=self.tenant_id,
+            account_id=self.account_id,
+            credential_kind=self.credential_kind,
+        )
+
+
+def lock_for_key_rotation(connection: psycopg.Connection) -> None:
+    """Take the transaction-scoped lock that serialises key rotations (call in a transaction)."""
+    connection.execute("SELECT pg_advisory_xact_lock(%s)", (_ROTATION_LOCK_KEY,))
+
+
+def stored_credentials_batches(
+    connection: psycopg.Connection, batch_size: int
+) -> Iterator[list[StoredCredentials]]:
+    """Every account's ciphertext, ``batch_size`` rows at a time in id order (keyset paging).
+
+    Rows stay locked (``FOR UPDATE``) until the caller's transaction ends, so an account edited
+    meanwhile is not overwritten with a stale blob. Call inside a transaction.
+    """
+    last_id = _BEFORE_EVERY_ID
+    while True:
+        rows = connection.execute(
+            """
+            SELECT id::text, tenant_id, credential_kind, credentials_encrypted
+            FROM cloud_accounts WHERE id > %s ORDER BY id LIMIT %s FOR UPDATE
+            """,
+            (last_id, batch_size),
+        ).fetchall()
+        if not rows:
+            return
+        last_id = rows[-1][0]
+        yield [StoredCredentials(row[0], row[1], row[2], bytes(row[3])) for row in rows]
+
+
+def replace_credentials_batch(
+    connection: psycopg.Connection, updates: Sequence[tuple[str, bytes]]
+) -> None:
+    """Store new ciphertexts, given as ``(account_id, blob)`` pairs, in the caller's transaction."""
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "UPDATE cloud_accounts SET credentials_encrypted = %s, updated_at = now() "
+            "WHERE id = %s",
+            [(blob, account_id) for account_id, blob in updates],
+        )

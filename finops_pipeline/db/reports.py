@@ -1,8 +1,10 @@
-"""Reading costs back for one tenant, through the tenant-scoped (Row-Level Security) path."""
+"""Reading costs back: one tenant's through the tenant-scoped (Row-Level Security) path, and
+totals over chosen accounts (``finops demo``'s summary)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -111,3 +113,76 @@ def tenant_costs(
         end=end,
         rows=[ServiceDayCost(*row) for row in rows],
     )
+
+
+# --- totals over a set of accounts (``finops demo``'s summary) ------------------------------
+
+
+@dataclass(frozen=True)
+class TenantSummary:
+    """What ``cost_data`` holds for some of one tenant's accounts over a window."""
+
+    tenant_id: str
+    rows: int
+    unblended_cost: Decimal
+    currency: str
+    top_services: list[tuple[str, Decimal]]
+
+
+def count_cost_rows(connection: psycopg.Connection, account_ids: Sequence[str]) -> int:
+    """Rows ``cost_data`` holds for these accounts."""
+    row = connection.execute(
+        "SELECT count(*) FROM cost_data WHERE cloud_account_id::text = ANY(%s)",
+        (list(account_ids),),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def tenant_summaries(
+    connection: psycopg.Connection,
+    account_ids: Sequence[str],
+    start: dt.date,
+    end: dt.date,
+    *,
+    top: int,
+) -> list[TenantSummary]:
+    """Rows, cost and the ``top`` costliest services per tenant (and currency) of these accounts
+    over ``start``..``end``."""
+    window = (list(account_ids), start, end)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT tenant_id, currency, count(*), sum(unblended_cost)
+            FROM cost_data
+            WHERE cloud_account_id::text = ANY(%s) AND date BETWEEN %s AND %s
+            GROUP BY tenant_id, currency ORDER BY tenant_id, currency
+            """,
+            window,
+        )
+        totals = cursor.fetchall()
+        cursor.execute(
+            """
+            SELECT tenant_id, service, cost FROM (
+                SELECT tenant_id, service, sum(unblended_cost) AS cost,
+                       row_number() OVER (PARTITION BY tenant_id
+                                          ORDER BY sum(unblended_cost) DESC) AS rank
+                FROM cost_data
+                WHERE cloud_account_id::text = ANY(%s) AND date BETWEEN %s AND %s
+                GROUP BY tenant_id, service
+            ) ranked WHERE rank <= %s ORDER BY tenant_id, rank
+            """,
+            (*window, top),
+        )
+        services: dict[str, list[tuple[str, Decimal]]] = {}
+        for tenant_id, service, cost in cursor.fetchall():
+            services.setdefault(tenant_id, []).append((service, Decimal(cost)))
+    return [
+        TenantSummary(
+            tenant_id=tenant_id,
+            rows=int(rows),
+            unblended_cost=Decimal(cost),
+            currency=currency,
+            top_services=services.get(tenant_id, []),
+        )
+        for tenant_id, currency, rows, cost in totals
+    ]

@@ -10,7 +10,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from finops_pipeline.errors import UnsupportedProviderError
+from finops_pipeline.errors import (
+    FinopsError,
+    UnsupportedProviderError,
+    typed_database_or_network_error,
+)
 
 if TYPE_CHECKING:
     # Kept out of the import itself: the CLI lists provider names without loading any provider.
@@ -30,6 +34,7 @@ __all__ = [
     "provider_names",
     "provider_spec",
     "provider_specs",
+    "typed_error",
 ]
 
 
@@ -72,3 +77,16 @@ def credential_class(kind: str) -> type[Credentials] | None:
             if kind == cls.KIND:
                 return cls
     return None
+
+
+def typed_error(error: BaseException) -> FinopsError | None:
+    """The typed error for any error the pipeline may meet: its own, a registered provider's SDK
+    error (each spec's ``translate_error``), a database or a network error; None otherwise."""
+    if isinstance(error, FinopsError):
+        return error
+    for spec in provider_specs():
+        if spec.translate_error is not None:
+            typed = spec.translate_error(error)
+            if typed is not None:
+                return typed
+    return typed_database_or_network_error(error)

@@ -5,7 +5,8 @@ the columns of :data:`PARSED_COLUMNS`, and exposes a Dagster resource implementi
 :class:`CostCollector`. Its :class:`ProviderSpec` names that resource, its credential kinds, how
 ``finops accounts add`` builds its credentials (:class:`AccountOnboarding`) and how ``finops
 accounts validate`` proves them (:class:`AccountValidator`, returning a
-:class:`ValidationReport`), and is registered in ``providers/__init__.py``.
+:class:`ValidationReport`), how its SDK errors read, and its sandbox for ``finops demo``
+(:class:`ProviderSandbox`). It is registered in ``providers/__init__.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
-from finops_pipeline.errors import UnsupportedProviderError
+from finops_pipeline.errors import FinopsError, UnsupportedProviderError
 
 if TYPE_CHECKING:
     from finops_pipeline.db.accounts import CloudAccount
@@ -246,6 +247,45 @@ class AccountOnboarding:
     onboarding_text: Callable[[OnboardedAccount, Mapping[str, Any]], str | None]
 
 
+# --- the demo ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SandboxAccount:
+    """An account ``finops demo`` registers against a provider's sandbox, with its sandbox
+    credentials (derived by the sandbox, so they can always be rebuilt)."""
+
+    tenant_id: str
+    name: str
+    provider_account_id: str
+    credentials: Credentials
+
+
+@dataclass(frozen=True)
+class ProviderSandbox:
+    """A provider's in-process sandbox, as ``finops demo`` uses it.
+
+    Attributes:
+        endpoint_url: The reserved endpoint sandbox accounts are registered with; the spec's
+            ``client_hook`` serves every client built for it.
+        is_sandbox_endpoint: Whether a stored endpoint is the sandbox's (the demo only ever
+            touches such accounts).
+        demo_accounts: The demo's accounts; called only by the demo, so the sandbox's catalogue
+            is imported only there.
+        daily_history_start: The oldest day the provider keeps daily, for a given today.
+        history_note: Says how far back that is, for the demo's ``--days`` error.
+        start_pull: Begins a new pull, so later reads see restated values; returns its number.
+            None when the sandbox follows another's pull (Azure's follows the AWS sandbox's).
+    """
+
+    endpoint_url: str
+    is_sandbox_endpoint: Callable[[str | None], bool]
+    demo_accounts: Callable[[], tuple[SandboxAccount, ...]]
+    daily_history_start: Callable[[dt.date], dt.date]
+    history_note: str
+    start_pull: Callable[[], int] | None = None
+
+
 # --- the registry entry ------------------------------------------------------------------------
 
 
@@ -265,6 +305,9 @@ class ProviderSpec:
         validate: Its validation probe, run by ``finops accounts validate``.
         paid_api: The paid API its collection and validation call, as messages name it.
         price_per_request_usd: What one paid request costs, in USD (a decimal string).
+        translate_error: Its SDK's exceptions as typed errors (None for any other exception),
+            for the CLI's last guard.
+        sandbox: Its sandbox, for ``finops demo``.
     """
 
     name: str
@@ -276,6 +319,8 @@ class ProviderSpec:
     validate: AccountValidator | None = None
     paid_api: str = ""
     price_per_request_usd: str = "0.00"
+    translate_error: Callable[[BaseException], FinopsError | None] | None = None
+    sandbox: ProviderSandbox | None = None
 
     @property
     def credential_kinds(self) -> tuple[str, ...]:

@@ -2,8 +2,9 @@
 
 Each provider defines its kinds in ``providers/<cloud>/credentials.py``.
 
-This module is pure: no Dagster, no database. :mod:`finops_pipeline.security.ciphertext` encrypts the bytes
-produced by :func:`serialize_credentials`.
+This module is pure: no Dagster, no database. :func:`seal_credentials` and
+:func:`open_credentials` are the only places credentials are serialised and encrypted, or
+decrypted and deserialised (:mod:`finops_pipeline.security.ciphertext` does the cryptography).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, NoReturn, Protocol, runtime_checkable
 
 from finops_pipeline.errors import CredentialError
-from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing, decrypt
+from finops_pipeline.security.ciphertext import EncryptionContext, KeyRing, decrypt, encrypt
 from finops_pipeline.security.redaction import MASK, register_secrets
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "credential_kind",
     "deserialize_credentials",
     "open_credentials",
+    "seal_credentials",
     "serialize_credentials",
 ]
 
@@ -264,3 +266,11 @@ def open_credentials(account: SealedCredentials, key_ring: KeyRing) -> Credentia
     )
     register_secrets(*credentials.secrets())
     return credentials
+
+
+def seal_credentials(
+    credentials: Credentials, key_ring: KeyRing, context: EncryptionContext
+) -> bytes:
+    """Serialise and encrypt credentials under the ring's current key, bound to ``context``;
+    :func:`open_credentials` reverses it."""
+    return encrypt(serialize_credentials(credentials), key_ring, context)

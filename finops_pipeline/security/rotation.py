@@ -11,9 +11,14 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from finops_pipeline.db.accounts import (
+    StoredCredentials,
+    lock_for_key_rotation,
+    replace_credentials_batch,
+    stored_credentials_batches,
+)
 from finops_pipeline.errors import CredentialError, DatabaseError
 from finops_pipeline.security.ciphertext import (
-    EncryptionContext,
     KeyRing,
     decrypt,
     encrypt,
@@ -23,8 +28,6 @@ from finops_pipeline.security.ciphertext import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
-# Two rotations at once would both succeed, but the counts would lie; serialise them.
-_ROTATION_LOCK_KEY = 0x46494E4B4559  # "FINKEY"
 
 
 @dataclass(frozen=True)
@@ -122,48 +125,31 @@ def _rotate_in_one_transaction(
     batch_size: int,
     dry_run: bool,
 ) -> None:
-    last_id = "00000000-0000-0000-0000-000000000000"
     with connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_ROTATION_LOCK_KEY,))
-        while True:
-            rows = connection.execute(
-                """
-                SELECT id::text, tenant_id, credential_kind, credentials_encrypted
-                FROM cloud_accounts WHERE id > %s ORDER BY id LIMIT %s FOR UPDATE
-                """,
-                (last_id, batch_size),
-            ).fetchall()
-            if not rows:
-                break
-            last_id = rows[-1][0]
-            updates = _reencrypt_batch(rows, ring, report)
+        lock_for_key_rotation(connection)
+        for batch in stored_credentials_batches(connection, batch_size):
+            updates = _reencrypt_batch(batch, ring, report)
             if updates and not dry_run:
-                with connection.cursor() as cursor:
-                    cursor.executemany(
-                        "UPDATE cloud_accounts SET credentials_encrypted = %s, updated_at = now() "
-                        "WHERE id = %s",
-                        updates,
-                    )
+                replace_credentials_batch(connection, updates)
 
 
 def _reencrypt_batch(
-    rows: list[tuple[str, str, str, bytes]], ring: KeyRing, report: RotationReport
-) -> list[tuple[bytes, str]]:
-    updates: list[tuple[bytes, str]] = []
-    for account_id, tenant_id, kind, blob in rows:
-        context = EncryptionContext(
-            tenant_id=tenant_id, account_id=account_id, credential_kind=kind
-        )
-        blob = bytes(blob)
+    batch: list[StoredCredentials], ring: KeyRing, report: RotationReport
+) -> list[tuple[str, bytes]]:
+    updates: list[tuple[str, bytes]] = []
+    for stored in batch:
+        context = stored.encryption_context
         try:
-            plaintext = decrypt(blob, ring, context)
+            plaintext = decrypt(stored.credentials_encrypted, ring, context)
         except CredentialError as error:
-            report.failures.append(RotationFailure(account_id, type(error).__name__, str(error)))
+            report.failures.append(
+                RotationFailure(stored.account_id, type(error).__name__, str(error))
+            )
             continue
-        if not needs_reencryption(blob, ring):
+        if not needs_reencryption(stored.credentials_encrypted, ring):
             report.already_current += 1
             continue
-        updates.append((encrypt(plaintext, ring, context), account_id))
+        updates.append((stored.account_id, encrypt(plaintext, ring, context)))
         report.reencrypted += 1
     return updates
 

@@ -4,25 +4,23 @@ import datetime as dt
 
 import dagster as dg
 
-from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
+from finops_pipeline.config import FinopsConfig
+from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME, COST_DATA_JOB_NAME
 from finops_pipeline.db.initial_history import active_account_states, claim_initial_history
 from finops_pipeline.partitions import cloud_account_partitions
 from finops_pipeline.resources.postgres import PostgresResource
-from finops_pipeline.sensors.settings import (
-    COST_DATA_JOB_NAME,
-    sensor_default_status,
-    sensor_interval_seconds,
-)
 from finops_pipeline.sync.account_partitions import plan_partition_changes
 from finops_pipeline.sync.run_tags import SYNC_INITIAL, account_range_tags, initial_history_run_key
 from finops_pipeline.sync.windows import SyncPolicy, initial_history_window
+
+_CONFIG = FinopsConfig.from_env()
 
 
 @dg.sensor(
     name="cloud_accounts_sensor",
     job_name=COST_DATA_JOB_NAME,
-    minimum_interval_seconds=sensor_interval_seconds(),
-    default_status=sensor_default_status(),
+    minimum_interval_seconds=_CONFIG.sensor_interval_seconds,
+    default_status=_CONFIG.sensor_default_status(),
     description=(
         "Adds active cloud_accounts rows to the account partitions and removes disabled or "
         "deleted ones. Each active account whose history was never requested gets range runs "

@@ -2,16 +2,18 @@
 
 import dagster as dg
 
+from finops_pipeline.config import FinopsConfig
 from finops_pipeline.resources.postgres import PostgresResource
-from finops_pipeline.sensors.settings import sensor_default_status, sensor_interval_seconds
 from finops_pipeline.sync.finished_runs import record_run_last_sync
+
+_CONFIG = FinopsConfig.from_env()
 
 
 @dg.run_status_sensor(
     name="last_sync_success_sensor",
     run_status=dg.DagsterRunStatus.SUCCESS,
-    minimum_interval_seconds=sensor_interval_seconds(),
-    default_status=sensor_default_status(),
+    minimum_interval_seconds=_CONFIG.sensor_interval_seconds,
+    default_status=_CONFIG.sensor_default_status(),
     description="Records last_sync_at, rows, range and run id for each account of a "
     "successful cost_data run.",
 )
@@ -29,8 +31,8 @@ def last_sync_success_sensor(
 
 @dg.run_failure_sensor(
     name="last_sync_failure_sensor",
-    minimum_interval_seconds=sensor_interval_seconds(),
-    default_status=sensor_default_status(),
+    minimum_interval_seconds=_CONFIG.sensor_interval_seconds,
+    default_status=_CONFIG.sensor_default_status(),
     description="Records status 'failed' and a sanitised error for each account of a failed "
     "cost_data run, keeping the last successful sync time.",
 )

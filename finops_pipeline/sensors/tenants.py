@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import dagster as dg
 
+from finops_pipeline.config import FinopsConfig
 from finops_pipeline.constants import TENANTS_PARTITIONS_NAME
 from finops_pipeline.db.tenants import tenant_ids
 from finops_pipeline.partitions import tenant_partitions
 from finops_pipeline.resources.postgres import PostgresResource
-from finops_pipeline.sensors.settings import sensor_default_status, sensor_interval_seconds
+
+_CONFIG = FinopsConfig.from_env()
 
 
 @dg.sensor(
     name="tenants_sensor",
-    minimum_interval_seconds=sensor_interval_seconds(),
-    default_status=sensor_default_status(),
+    minimum_interval_seconds=_CONFIG.sensor_interval_seconds,
+    default_status=_CONFIG.sensor_default_status(),
     description="Adds a cost_summary partition for each tenant and removes deleted tenants'.",
 )
 def tenants_sensor(

@@ -28,12 +28,13 @@ _REGISTER_AZURE_SUBSCRIPTIONS = textwrap.dedent(
     """
     import json
     from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
-    from finops_pipeline.cli.demo import ensure_azure_demo_subscriptions, key_ring_for_demo
+    from finops_pipeline.cli.demo import ensure_demo_accounts, key_ring_for_demo
+    from finops_pipeline.providers import provider_spec
 
     engine = create_finops_engine()
     with psycopg_connection(engine) as connection:
         ring, _ = key_ring_for_demo()
-        accounts = ensure_azure_demo_subscriptions(connection, ring)
+        accounts = ensure_demo_accounts(connection, ring, [provider_spec("azure")])
         print(json.dumps([a.account_id for a in accounts]))
     engine.dispose()
     """

@@ -52,11 +52,15 @@ _REGISTER_DEMO_ACCOUNTS = textwrap.dedent(
     import json
     from finops_pipeline.db.engine import create_finops_engine, psycopg_connection
     from finops_pipeline.cli.demo import ensure_demo_accounts, key_ring_for_demo
+    from finops_pipeline.providers import provider_spec
 
     engine = create_finops_engine()
     with psycopg_connection(engine) as connection:
         ring, _ = key_ring_for_demo()
-        print(json.dumps([a.account_id for a in ensure_demo_accounts(connection, ring)]))
+        # The AWS demo organisation only, as when this test was written; test_azure_ui_backfill
+        # covers the Azure sandbox's subscriptions.
+        aws = [provider_spec("aws")]
+        print(json.dumps([a.account_id for a in ensure_demo_accounts(connection, ring, aws)]))
     engine.dispose()
     """
 )

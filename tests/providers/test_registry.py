@@ -65,3 +65,60 @@ def test_cost_data_requires_one_collector_resource_per_registered_provider() -> 
     keys = cost_data.required_resource_keys
     assert {spec.resource_key for spec in provider_specs()} <= keys
     assert {"postgres", "credential_decryptor"} <= keys
+
+
+def test_sdk_errors_are_translated_by_their_providers_entry() -> None:
+    import psycopg
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    from finops_pipeline.errors import (
+        DatabaseError,
+        ProviderAccessDeniedError,
+        ProviderError,
+        typed_database_or_network_error,
+    )
+    from finops_pipeline.providers import typed_error
+
+    denied = ClientError(
+        {"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetCostAndUsage"
+    )
+    assert isinstance(typed_error(denied), ProviderAccessDeniedError)
+    unreachable = typed_error(EndpointConnectionError(endpoint_url="https://ce.example.invalid"))
+    assert isinstance(unreachable, ProviderError) and not unreachable.permanent
+    assert "FINOPS_CE_ENDPOINT_URL" in str(unreachable)
+    assert isinstance(typed_error(psycopg.OperationalError("gone")), DatabaseError)
+    assert typed_error(ValueError("a bug")) is None
+    # The provider-neutral part knows no cloud SDK.
+    assert typed_database_or_network_error(denied) is None
+
+
+def test_the_error_module_imports_no_cloud_sdk() -> None:
+    code = "import sys, finops_pipeline.errors; print(sorted(m for m in sys.modules if m.split('.')[0] in {'botocore', 'boto3', 'azure', 'google'}))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_every_registered_provider_can_be_onboarded_and_validated() -> None:
+    from finops_pipeline.providers import provider_specs
+
+    for spec in provider_specs():
+        assert spec.onboarding is not None, spec.name
+        assert spec.validate is not None, spec.name
+        assert spec.validation_report("x").paid_api == spec.paid_api
+
+
+def test_every_sandbox_serves_its_own_demo_accounts() -> None:
+    from finops_pipeline.providers import provider_specs
+
+    sandboxes = [spec for spec in provider_specs() if spec.sandbox is not None]
+    assert {spec.name for spec in sandboxes} >= {"aws", "azure"}
+    for spec in sandboxes:
+        assert spec.sandbox is not None
+        accounts = spec.sandbox.demo_accounts()
+        assert accounts, spec.name
+        assert spec.sandbox.is_sandbox_endpoint(spec.sandbox.endpoint_url)
+        assert not spec.sandbox.is_sandbox_endpoint("https://example.com")
+        for account in accounts:
+            assert account.credentials.kind in spec.credential_kinds

@@ -392,6 +392,7 @@ def test_module_exports() -> None:
         "credential_kind": credential_kind,
         "deserialize_credentials": deserialize_credentials,
         "open_credentials": credentials_module.open_credentials,
+        "seal_credentials": credentials_module.seal_credentials,
         "serialize_credentials": serialize_credentials,
     }
     namespace = {}

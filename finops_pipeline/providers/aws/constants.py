@@ -11,7 +11,6 @@ CE_COST_METRIC_COLUMNS: dict[str, str] = {
     "NetUnblendedCost": "net_unblended_cost",
 }
 CE_USAGE_METRIC = "UsageQuantity"
-CE_USAGE_COLUMN = "usage_quantity"
 
 # Every metric each request asks for: the costs above, then usage.
 CE_METRICS: tuple[str, ...] = (*CE_COST_METRIC_COLUMNS, CE_USAGE_METRIC)

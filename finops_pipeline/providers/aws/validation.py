@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from finops_pipeline.errors import FinopsError, ProviderAccessDeniedError, typed_error
+from finops_pipeline.errors import FinopsError, ProviderAccessDeniedError
 from finops_pipeline.providers.aws.client import client_config, cost_explorer_client
 from finops_pipeline.providers.aws.constants import CE_PRICE_PER_REQUEST_USD
 from finops_pipeline.providers.aws.credentials import AwsRoleCredentials
+from finops_pipeline.providers.aws.errors import typed_aws_error
 from finops_pipeline.providers.aws.paging import translate_client_error
 from finops_pipeline.providers.aws.roles import (
     STS_ENDPOINT_ENV,
@@ -182,7 +183,7 @@ def _caller_identity(
                 "and secret, or register the account again"
             )
         else:
-            translated = typed_error(error)
+            translated = typed_aws_error(error)
             detail = f"{type(translated).__name__}: {translated}"
     except BotoCoreError as error:
         where = endpoint_url or "the default STS endpoint"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -9,7 +10,8 @@ from finops_pipeline.constants import PROVIDER_AZURE
 from finops_pipeline.providers.azure.credentials import AzureClientSecretCredentials
 from finops_pipeline.providers.azure.onboarding import AZURE_ONBOARDING
 from finops_pipeline.providers.azure.validation import validate_account
-from finops_pipeline.providers.base import ProviderSpec
+from finops_pipeline.providers.base import ProviderSandbox, ProviderSpec, SandboxAccount
+from finops_pipeline.sync.windows import first_of_month
 
 #: The sandbox's reserved Resource Manager host; kept here so this module never imports it.
 SANDBOX_RESOURCE_MANAGER_HOST = "management.azure-sandbox.finops.invalid"
@@ -37,6 +39,39 @@ def attach_sandbox_to_sandbox_endpoint(options: Any, resource_manager: str | Non
         attach_sandbox(options)
 
 
+def demo_accounts() -> tuple[SandboxAccount, ...]:
+    """Each sandbox tenant's readable subscriptions; the demo tenant is named after the Entra
+    tenant. Subscriptions without the reader role stay in the sandbox to show a 403."""
+    from finops_pipeline.providers.azure.sandbox import DEFAULT_TENANTS, sandbox_credentials
+
+    return tuple(
+        SandboxAccount(
+            tenant.name,
+            subscription.name,
+            subscription.subscription_id,
+            sandbox_credentials(tenant),
+        )
+        for tenant in DEFAULT_TENANTS
+        for subscription in tenant.subscriptions
+        if subscription.reader
+    )
+
+
+def daily_history_start(today: dt.date) -> dt.date:
+    """Cost Management answers daily queries up to 36 months back (37 months is refused)."""
+    return first_of_month(today, 36)
+
+
+SANDBOX = ProviderSandbox(
+    endpoint_url=f"https://{SANDBOX_RESOURCE_MANAGER_HOST}",
+    is_sandbox_endpoint=is_sandbox_endpoint,
+    demo_accounts=demo_accounts,
+    daily_history_start=daily_history_start,
+    history_note="Azure Cost Management answers daily queries up to 36 months back.",
+    # The Azure sandbox reads the AWS sandbox's pull generation, so the clouds restate together.
+    start_pull=None,
+)
+
 AZURE = ProviderSpec(
     name=PROVIDER_AZURE,
     display_name="Azure Cost Management",
@@ -45,4 +80,5 @@ AZURE = ProviderSpec(
     client_hook=attach_sandbox_to_sandbox_endpoint,
     onboarding=AZURE_ONBOARDING,
     validate=validate_account,
+    sandbox=SANDBOX,
 )

@@ -8,43 +8,19 @@ sandbox and stored encrypted like any other.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
-import psycopg
-
-from finops_pipeline.constants import PROVIDER_GCP
-from finops_pipeline.db.accounts import (
-    find_account_id,
-    get_account,
-    register_account,
-    replace_credentials,
-)
-from finops_pipeline.errors import ConfigurationError, CredentialError
+from finops_pipeline.providers.base import SandboxAccount
 from finops_pipeline.providers.gcp.credentials import GcpServiceAccountCredentials
 from finops_pipeline.providers.gcp.sandbox.hook import (
     DEMO_EXPORT,
     DEMO_SERVICE_ACCOUNT,
     SANDBOX_API_ENDPOINT,
     SANDBOX_TOKEN_ENDPOINT,
-    is_sandbox_endpoint,
     process_sandbox,
 )
 from finops_pipeline.providers.gcp.service_account import ServiceAccountKey
-from finops_pipeline.security.ciphertext import KeyRing, encrypt
-from finops_pipeline.security.credentials import open_credentials, serialize_credentials
 
 DEMO_GCP_TENANT = "umbrella"
-
-
-@dataclass(frozen=True)
-class DemoProject:
-    """A demo project's account."""
-
-    account_id: str
-    tenant_id: str
-    name: str
-    project_id: str
-    created: bool
 
 
 def demo_credentials() -> GcpServiceAccountCredentials:
@@ -64,48 +40,16 @@ def demo_credentials() -> GcpServiceAccountCredentials:
     )
 
 
-def ensure_demo_projects(connection: psycopg.Connection, ring: KeyRing) -> list[DemoProject]:
-    """Register the demo export's projects once; later runs find the same rows.
+_credentials: GcpServiceAccountCredentials | None = None
 
-    Raises:
-        ConfigurationError: a project id of the demo is already registered with a real export.
-    """
-    credentials: GcpServiceAccountCredentials | None = None
-    projects = []
-    for project_id, name in DEMO_EXPORT.projects:
-        account_id = find_account_id(
-            connection,
-            tenant_id=DEMO_GCP_TENANT,
-            provider=PROVIDER_GCP,
-            provider_account_id=project_id,
-        )
-        if account_id is None:
-            credentials = credentials or demo_credentials()
-            account_id = register_account(
-                connection,
-                ring,
-                tenant_id=DEMO_GCP_TENANT,
-                name=name,
-                provider=PROVIDER_GCP,
-                provider_account_id=project_id,
-                credentials=credentials,
-                endpoint_url=SANDBOX_API_ENDPOINT,
-            )
-            projects.append(DemoProject(account_id, DEMO_GCP_TENANT, name, project_id, True))
-            continue
-        account = get_account(connection, account_id)
-        if not is_sandbox_endpoint(account.endpoint_url):
-            raise ConfigurationError(
-                f"Tenant {DEMO_GCP_TENANT} already has GCP project {project_id} on a real "
-                "billing export; the demo only touches sandbox exports. Use another database "
-                "(FINOPS_HOME or DATABASE_URL) for the demo."
-            )
-        try:
-            open_credentials(account, ring)
-        except CredentialError:
-            # The local key was replaced: a sandbox key is made again, like the sandbox rows.
-            credentials = credentials or demo_credentials()
-            blob = encrypt(serialize_credentials(credentials), ring, account.encryption_context)
-            replace_credentials(connection, account.id, blob)
-        projects.append(DemoProject(account.id, DEMO_GCP_TENANT, account.name, project_id, False))
-    return projects
+
+def demo_accounts() -> tuple[SandboxAccount, ...]:
+    """The demo export's projects, one account each, sharing one key (made once per process,
+    so they share every billing query)."""
+    global _credentials
+    if _credentials is None:
+        _credentials = demo_credentials()
+    return tuple(
+        SandboxAccount(DEMO_GCP_TENANT, name, project_id, _credentials)
+        for project_id, name in DEMO_EXPORT.projects
+    )
