@@ -32,6 +32,7 @@ from finops_pipeline.resources import (
     AwsCostExplorerResource,
     AzureCostManagementResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing, generate_key
@@ -80,6 +81,7 @@ def _resources(url: str, key: str) -> dict[str, dg.ConfigurableResource]:
         "credential_decryptor": CredentialDecryptor(encryption_key=key),
         "aws_cost_explorer": AwsCostExplorerResource(),
         "azure_cost_management": AzureCostManagementResource(),
+        "gcp_billing_export": GcpBillingExportResource(),
     }
 
 

@@ -8,6 +8,8 @@ import dagster as dg
 from finops_pipeline.config import DEFAULT_SCHEDULE_ACCOUNTS_PER_RUN, FinopsConfig
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME, COST_DATA_JOB_NAME
 from finops_pipeline.db.sync_state import accounts_with_estimated_rows, schedule_accounts
+from finops_pipeline.db.watermarks import moved_days_by_account
+from finops_pipeline.providers.gcp.schedule import window_with_moved_days
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sync.run_groups import PlannedWindow, group_planned_windows
 from finops_pipeline.sync.run_tags import SYNC_DAILY, daily_group_run_key, group_range_tags
@@ -39,6 +41,8 @@ def daily_cost_sync_requests(
             not_final = accounts_with_estimated_rows(
                 connection, first_of_month(today, 1), first_of_month(today)
             )
+        # Days a source restated since they were loaded (GCP export_time watermarks).
+        moved = moved_days_by_account(connection)
     # An account the sensor has not added yet has no partitions; its initial backfill covers
     # these days anyway.
     partition_order = instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME)
@@ -54,6 +58,8 @@ def daily_cost_sync_requests(
             previous_month_final=account.account_id not in not_final,
             provider=account.provider,
         )
+        if account.account_id in moved:
+            window = window_with_moved_days(today, policy, window, moved[account.account_id])
         planned.append(
             PlannedWindow(account.account_id, account.provider, window.window, window.reasons)
         )

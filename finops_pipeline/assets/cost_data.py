@@ -68,7 +68,7 @@ _COST_DATA_ATTRIBUTES: dict[str, Any] = dict(
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=COST_EXPLORER_POOL,
     group_name="costs",
-    kinds={"postgres", "aws", "azure", "pandas"},
+    kinds={"postgres", "aws", "azure", "gcp", "pandas"},
     owners=["team:finops"],
     tags={"domain": "finops"},
     metadata={"dagster/column_schema": COST_DATA_COLUMNS, "dagster/table_name": "cost_data"},
@@ -191,6 +191,9 @@ def report_metadata(report: CollectionReport) -> dict[str, dg.MetadataValue | in
         ),
         "elapsed_seconds": dg.MetadataValue.float(round(report.elapsed_seconds, 3)),
     }
+    # Provider counters, e.g. gcp_bytes_processed / gcp_bytes_billed (BigQuery bills bytes).
+    for name, value in sorted(report.usage_metrics().items()):
+        metadata[name] = dg.MetadataValue.int(value)
     for currency, amount in sorted(report.cost_by_currency().items()):
         metadata[f"total_unblended_cost_{currency}"] = dg.MetadataValue.text(str(amount))
     if report.payer_of:

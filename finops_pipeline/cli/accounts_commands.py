@@ -57,6 +57,22 @@ PROVIDER_ADD_OPTIONS: dict[str, tuple[Callable[[Any], Any], ...]] = {
             "https://login.microsoftonline.us; with --endpoint-url for Resource Manager.",
         ),
     ),
+    "gcp": (
+        click.option(
+            "--billing-export-table",
+            default=None,
+            help="GCP: the billing export table, PROJECT.DATASET.TABLE; --account-number is "
+            "the project to collect. The key comes from FINOPS_GCP_SERVICE_ACCOUNT_JSON or "
+            "--key-stdin, never argv.",
+        ),
+        click.option("--location", default=None, help="GCP: the export dataset's location."),
+        click.option(
+            "--job-project", default=None, help="GCP: project the queries run in (the table's)."
+        ),
+        click.option("--api-endpoint", default=None, help="GCP: BigQuery API endpoint override."),
+        click.option("--token-endpoint", default=None, help="GCP: OAuth token endpoint override."),
+        click.option("--key-stdin", is_flag=True, help="GCP: read the JSON key file from stdin."),
+    ),
 }
 
 

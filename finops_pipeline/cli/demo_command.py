@@ -62,6 +62,9 @@ def demo(days: int) -> None:
             f"{stats.get('azure_requests', 0):>3} requests, "
             f"{stats.get('azure_qpu_consumed', 0):g} QPU"
             if account.provider == "azure"
+            else f"{stats.get('gcp_queries', 0):>3} queries, "
+            f"{stats.get('gcp_bytes_billed', 0) / 2**20:g} MiB billed"
+            if account.provider == "gcp"
             else f"{stats.get('paid_ce_requests', 0):>3} paid requests"
         )
         click.echo(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _REGISTERED: dict[str, str] = {
     "aws": "finops_pipeline.providers.aws.spec:AWS",
     "azure": "finops_pipeline.providers.azure.spec:AZURE",
+    "gcp": "finops_pipeline.providers.gcp.spec:GCP",
 }
 
 __all__ = [

@@ -12,7 +12,7 @@ accounts validate`` proves them (:class:`AccountValidator`, returning a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -68,6 +68,14 @@ class FetchedCosts:
     quota_consumed: Decimal = Decimal(0)
     #: The quota's name in metadata (``<quota_unit>_consumed``); None when there is none.
     quota_unit: str | None = None
+    #: What the provider counts instead of (or besides) paid requests, under provider-prefixed
+    #: names (e.g. ``gcp_bytes_billed``); summed over the run into the asset's metadata.
+    usage_metrics: Mapping[str, int] = field(default_factory=dict)
+    #: The provider's version stamp of each day loaded (GCP: max(export_time)), stored with
+    #: the load so the schedule can re-pull exactly the days that changed since.
+    day_watermarks: Mapping[dt.date, dt.datetime] = field(default_factory=dict)
+    #: Newer stamps the provider showed for any day, loaded or not (late rows of old days).
+    observed_watermarks: Mapping[dt.date, dt.datetime] = field(default_factory=dict)
 
     @property
     def estimated_days(self) -> list[dt.date]:
@@ -390,6 +398,23 @@ class BudgetedCollector(CostCollector, Protocol):
 
     def planned_paid_requests(self, account: CloudAccount, windows: int) -> int:
         """The fewest paid units fetching ``windows`` windows of ``account`` costs."""
+        ...
+
+
+class RunAwareCollector(CostCollector, Protocol):
+    """A collector that plans a run's fetches before the first one (optional).
+
+    GCP uses it to give one billing query per export and window to every project of that
+    export in the run; ``collect_costs`` calls it once per run with the run's active accounts.
+    """
+
+    def prepare_run(
+        self,
+        connection: Any,
+        account_ranges: Sequence[tuple[CloudAccount, Sequence[DateRange]]],
+        decrypt: Callable[[CloudAccount], Credentials],
+    ) -> None:
+        """Plan the run; per-account problems are left for ``fetch_daily_costs`` to raise."""
         ...
 
 

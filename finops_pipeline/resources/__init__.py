@@ -10,12 +10,14 @@ from finops_pipeline.config import FinopsConfig
 from finops_pipeline.resources.aws import AwsCostExplorerResource
 from finops_pipeline.resources.azure import AzureCostManagementResource
 from finops_pipeline.resources.credentials import CredentialDecryptor
+from finops_pipeline.resources.gcp import GcpBillingExportResource, gcp_resource_kwargs
 from finops_pipeline.resources.postgres import PostgresResource
 
 __all__ = [
     "AwsCostExplorerResource",
     "AzureCostManagementResource",
     "CredentialDecryptor",
+    "GcpBillingExportResource",
     "PostgresResource",
     "default_resources",
 ]
@@ -48,4 +50,5 @@ def default_resources(config: FinopsConfig | None = None) -> dict[str, dg.Config
         "azure_cost_management": AzureCostManagementResource(
             month_close_day=config.azure_month_close_day
         ),
+        "gcp_billing_export": GcpBillingExportResource(**gcp_resource_kwargs(os.environ)),
     }

@@ -18,6 +18,7 @@ import psycopg
 from finops_pipeline.db.accounts import CloudAccount, get_accounts
 from finops_pipeline.db.cost_loader import WindowLoadStats, count_window_rows
 from finops_pipeline.db.organizations import payers_of
+from finops_pipeline.db.watermarks import record_watermarks
 from finops_pipeline.db.window_load import load_window
 from finops_pipeline.errors import DatabaseConnectionLostError, FinopsError
 from finops_pipeline.providers.base import (
@@ -62,6 +63,8 @@ class WindowResult:
     requests: int | None = None
     quota_consumed: Decimal = Decimal(0)
     quota_unit: str | None = None
+    #: The provider's own counters (e.g. ``gcp_bytes_billed``), see ``FetchedCosts``.
+    usage_metrics: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def rows_in_window(self) -> int:
@@ -175,6 +178,14 @@ class CollectionReport:
             if window.quota_unit is not None:
                 unit = window.quota_unit
                 totals[unit] = totals.get(unit, Decimal(0)) + window.quota_consumed
+        return totals
+
+    def usage_metrics(self) -> dict[str, int]:
+        """Each provider counter summed over the run's windows, by name."""
+        totals: dict[str, int] = {}
+        for window in self.windows:
+            for name, value in window.usage_metrics.items():
+                totals[name] = totals.get(name, 0) + int(value)
         return totals
 
     @property
@@ -305,6 +316,7 @@ def collect_costs(
         {account_id: len(ranges) for account_id, ranges in account_ranges.items()},
         collectors,
     )
+    _prepare_collectors(connection, accounts, account_ranges, decrypt, collectors)
     lost: DatabaseConnectionLostError | None = None
     for account in accounts:
         if account.status != "active":
@@ -366,6 +378,27 @@ def collect_costs(
     return report
 
 
+def _prepare_collectors(
+    connection: psycopg.Connection,
+    accounts: Sequence[CloudAccount],
+    account_ranges: Mapping[str, Sequence[DateRange]],
+    decrypt: Callable[[CloudAccount], Credentials],
+    collectors: Mapping[str, CostCollector],
+) -> None:
+    """Let collectors that plan a run (GCP's shared export queries) see its active accounts."""
+    for provider, collector in collectors.items():
+        prepare = getattr(collector, "prepare_run", None)
+        if prepare is None:
+            continue
+        planned = [
+            (account, account_ranges[account.id])
+            for account in accounts
+            if account.provider == provider and account.status == "active"
+        ]
+        if planned:
+            prepare(connection, planned, decrypt)
+
+
 def _collect_window(
     connection: psycopg.Connection,
     collector: CostCollector,
@@ -419,6 +452,16 @@ def _collect_window(
             run_id=run_id,
             totals=provider_totals,
         )
+        if fetched.day_watermarks or fetched.observed_watermarks:
+            # After the load: a failed load keeps the old stamps, so the days are re-pulled.
+            record_watermarks(
+                connection,
+                tenant_id=account.tenant_id,
+                cloud_account_id=account.id,
+                loaded=fetched.day_watermarks,
+                observed=fetched.observed_watermarks,
+                run_id=run_id,
+            )
         logger.info(
             "Account %s %s: %d rows (%d new, %d restated, %d removed, %d unchanged), "
             "%d paid requests",
@@ -447,4 +490,5 @@ def _collect_window(
         requests=fetched.requests,
         quota_consumed=fetched.quota_consumed,
         quota_unit=fetched.quota_unit,
+        usage_metrics=dict(fetched.usage_metrics),
     )

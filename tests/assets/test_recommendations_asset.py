@@ -36,6 +36,7 @@ from finops_pipeline.resources import (
     AwsCostExplorerResource,
     AzureCostManagementResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
@@ -91,6 +92,7 @@ def refresh(
             "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
             "aws_cost_explorer": AwsCostExplorerResource(),
             "azure_cost_management": AzureCostManagementResource(),
+            "gcp_billing_export": GcpBillingExportResource(),
         },
         tags={
             ASSET_PARTITION_RANGE_START_TAG: accounts[0],
@@ -259,6 +261,7 @@ def test_provider_anomalies_are_stored_beside_ours_marked_by_source(
         "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
         "aws_cost_explorer": AwsCostExplorerResource(),
         "azure_cost_management": AzureCostManagementResource(),
+        "gcp_billing_export": GcpBillingExportResource(),
     }
     for _ in range(2):  # a re-run replaces, never duplicates
         result = dg.materialize(

@@ -112,7 +112,7 @@ def test_secret_on_argv_is_not_accepted_and_a_missing_secret_says_where_to_put_i
         ),
         (["--account-number", "123456789012", "--role-arn", "not-an-arn"], "not an IAM role ARN"),
         (
-            ["--account-number", "123456789012", "--access-key-id", KEY_ID, "--provider", "gcp"],
+            ["--account-number", "123456789012", "--access-key-id", KEY_ID, "--provider", "oracle"],
             "UnsupportedProviderError",
         ),
     ],

@@ -182,6 +182,8 @@ def test_upgrading_keeps_old_blank_rows_and_still_refuses_new_ones(
         # Created with the check (migration 0008).
         "cost_recommendations": True,
         "cost_anomalies": True,
+        # Created with the check (migration 0010).
+        "source_watermarks": True,
     }
     with pytest.raises(psycopg.errors.CheckViolation):
         connection.execute("INSERT INTO tenants (tenant_id, external_id) VALUES ('', 'finops-y')")

@@ -14,6 +14,8 @@ from finops_pipeline.cli.commands import main
 from finops_pipeline.db.urls import to_libpq_url
 from finops_pipeline.providers.aws.sandbox.catalogue import DEMO_TENANTS
 from finops_pipeline.providers.azure.sandbox import DEFAULT_TENANTS as AZURE_TENANTS
+from finops_pipeline.providers.gcp.sandbox.demo import DEMO_GCP_TENANT
+from finops_pipeline.providers.gcp.sandbox.hook import DEMO_EXPORT
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +92,7 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
     aws_accounts = sum(
         len(t.accounts) + sum(len(a.linked) for a in t.accounts) for t in DEMO_TENANTS
     )
-    checked = aws_accounts + azure_subscriptions
+    checked = aws_accounts + azure_subscriptions + len(DEMO_EXPORT.projects)
     for check in ("reconciliation", "freshness", "completeness", "sanity"):
         assert re.search(rf"\n  ok +{check} +{check}: all {checked} accounts pass", first), first
     assert re.search(r"organisation +payer acme payer \d{12}: 2 added, .*; 1 paid requests", first)
@@ -116,9 +118,34 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
             "SELECT count(*) FROM cloud_accounts WHERE position('SBXK'::bytea in "
             "credentials_encrypted) > 0 OR position('sbx~'::bytea in credentials_encrypted) > 0"
         ).fetchone()
-    # The registered accounts, the payer's discovered members and the Azure subscriptions.
+        gcp_keys = connection.execute(
+            "SELECT count(*) FROM cloud_accounts WHERE provider = 'gcp' AND "
+            "position('PRIVATE KEY'::bytea in credentials_encrypted) = 0"
+        ).fetchone()
+    # The registered accounts, the payer's discovered members, the Azure subscriptions and the
+    # GCP export's projects.
     assert accounts == (checked,)
     assert secrets == (0,)  # the access key ids and the Azure client secret are encrypted too
+    assert gcp_keys == (len(DEMO_EXPORT.projects),)  # so are the service-account keys
+
+
+def test_demo_collects_the_gcp_export_s_projects_in_one_query(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("FINOPS_HOME", str(tmp_path))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    output = run_demo(CliRunner())
+    assert DEMO_GCP_TENANT in output
+    assert re.search(r"3 GCP projects +billing export .* ok", output), output
+    assert statistic(output, r"BigQuery bytes\s+([\d,]+) billed") >= 10 * 1024 * 1024
+    assert statistic(output, r"in (\d+) queries") == 1
+    with psycopg.connect(to_libpq_url(database_url)) as connection:
+        per_project = connection.execute(
+            "SELECT count(DISTINCT cloud_account_id), count(DISTINCT date) FROM cost_data "
+            "WHERE provider = 'gcp'"
+        ).fetchone()
+    assert per_project == (len(DEMO_EXPORT.projects), DAYS)
 
 
 def test_demo_refuses_more_days_than_daily_history(

@@ -12,6 +12,7 @@ from finops_pipeline.resources import (
     AwsCostExplorerResource,
     AzureCostManagementResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
@@ -53,6 +54,7 @@ def test_a_retry_loads_the_throttled_account_and_the_summary_covers_every_attemp
             resources={
                 "postgres": PostgresResource(database_url=database_url),
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
+                "gcp_billing_export": GcpBillingExportResource(),
                 "aws_cost_explorer": AwsCostExplorerResource(max_attempts=1),
                 "azure_cost_management": AzureCostManagementResource(),
             },

@@ -212,7 +212,7 @@ def test_deserialize_accepts_memoryview_and_ignores_extra_fields() -> None:
         b'{"kind":"aws_role","external_id":"' + EXTERNAL_ID.encode(),
         b'["aws_role","' + EXTERNAL_ID.encode() + b'"]',
         b'{"external_id":"' + EXTERNAL_ID.encode() + b'","role_arn":"arn:x"}',
-        b'{"kind":"gcp_' + EXTERNAL_ID.encode() + b'","external_id":"x"}',
+        b'{"kind":"oracle_' + EXTERNAL_ID.encode() + b'","external_id":"x"}',
         b'{"kind":"aws_role","external_id":"' + EXTERNAL_ID.encode() + b'"}',
         b'{"kind":"aws_access_key","access_key_id":"AKIA","secret_access_key":7}',
         b'{"kind":"aws_access_key","access_key_id":"AKIA","secret_access_key":""}',
@@ -239,7 +239,8 @@ def test_deserialize_malformed_raises_without_values(data: bytes) -> None:
         deserialize_credentials(data)
     rendered = f"{info.value} {info.value!r}"
     assert "malformed" in rendered
-    for value in (EXTERNAL_ID, SECRET_KEY, "gcp_"):
+    # The unknown kind is not echoed (the registered kinds are listed).
+    for value in (EXTERNAL_ID, SECRET_KEY, "oracle_"):
         assert value not in rendered
     assert info.value.__cause__ is None
     assert info.value.__suppress_context__ or info.value.__context__ is None

@@ -21,6 +21,7 @@ from finops_pipeline.resources import (
     AwsCostExplorerResource,
     AzureCostManagementResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
@@ -78,6 +79,7 @@ def materialize_range(
         resources={
             "postgres": PostgresResource(database_url=database_url),
             "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
+            "gcp_billing_export": GcpBillingExportResource(),
             "aws_cost_explorer": AwsCostExplorerResource(),
             "azure_cost_management": AzureCostManagementResource(),
         },

@@ -28,6 +28,7 @@ from finops_pipeline.resources import (
     AwsCostExplorerResource,
     AzureCostManagementResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
@@ -130,6 +131,7 @@ def test_good_account_loads_while_tampered_denied_untrusted_and_mismatched_ones_
             resources={
                 "postgres": PostgresResource(database_url=database_url),
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
+                "gcp_billing_export": GcpBillingExportResource(),
                 "aws_cost_explorer": AwsCostExplorerResource(
                     pipeline_access_key_id=pipeline_user.access_key_id,
                     pipeline_secret_access_key=pipeline_user.secret_access_key,
@@ -238,6 +240,7 @@ def test_a_blob_copied_from_another_tenants_row_does_not_decrypt(
             resources={
                 "postgres": PostgresResource(database_url=database_url),
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
+                "gcp_billing_export": GcpBillingExportResource(),
                 "aws_cost_explorer": AwsCostExplorerResource(),
                 "azure_cost_management": AzureCostManagementResource(),
             },
@@ -272,6 +275,7 @@ def materialize_accounts(
             "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
             # One botocore retry (max_attempts counts retries) keeps the step's retry policy
             # the thing under test.
+            "gcp_billing_export": GcpBillingExportResource(),
             "aws_cost_explorer": AwsCostExplorerResource(max_attempts=1),
             "azure_cost_management": AzureCostManagementResource(),
         },

@@ -18,6 +18,7 @@ from finops_pipeline.resources import (
     AwsCostExplorerResource,
     AzureCostManagementResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
@@ -85,6 +86,7 @@ def resources(database_url: str, encryption_key: str) -> dict[str, object]:
     return {
         "postgres": PostgresResource(database_url=database_url),
         "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
+        "gcp_billing_export": GcpBillingExportResource(),
         "aws_cost_explorer": AwsCostExplorerResource(),
         "azure_cost_management": AzureCostManagementResource(),
     }

@@ -24,6 +24,7 @@ from finops_pipeline.resources import (
     AwsCostExplorerResource,
     AzureCostManagementResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
@@ -74,6 +75,7 @@ def run_range(
             "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
             "aws_cost_explorer": AwsCostExplorerResource(max_attempts=1),
             "azure_cost_management": AzureCostManagementResource(),
+            "gcp_billing_export": GcpBillingExportResource(),
         },
         tags={
             "dagster/asset_partition_range_start": account_date_key(account_ids[0], window.start),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -172,8 +172,17 @@ class QueryOutcome:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def build_bigquery_client(key: ServiceAccountKey, export: BillingExport) -> bigquery.Client:
-    """A BigQuery client that authenticates with exactly this key (never ambient credentials)."""
+def build_bigquery_client(
+    key: ServiceAccountKey,
+    export: BillingExport,
+    *,
+    client_hook: Callable[[Any, str | None], None] | None = None,
+) -> bigquery.Client:
+    """A BigQuery client that authenticates with exactly this key (never ambient credentials).
+
+    ``client_hook`` (the registry's, bound with the resources) sees every new client and its
+    API endpoint before first use; the sandbox attaches there.
+    """
     quiet_gcp_sdk_loggers()
     try:
         credentials = service_account.Credentials.from_service_account_info(
@@ -186,12 +195,15 @@ def build_bigquery_client(key: ServiceAccountKey, export: BillingExport) -> bigq
             "key is unreadable). Create a new JSON key and enter the whole file."
         ) from None
     client_options = {"api_endpoint": export.api_endpoint} if export.api_endpoint else None
-    return bigquery.Client(
+    client = bigquery.Client(
         project=export.billing_project,
         credentials=credentials,
         location=export.location,
         client_options=client_options,
     )
+    if client_hook is not None:
+        client_hook(client, export.api_endpoint)
+    return client
 
 
 def _bigquery_parameter(parameter: QueryParameter) -> bigquery.ScalarQueryParameter | Any:
@@ -224,10 +236,11 @@ class BillingExportClient:
         export: BillingExport,
         *,
         retry_deadline_seconds: float = DEFAULT_RETRY_DEADLINE_SECONDS,
+        client_hook: Callable[[Any, str | None], None] | None = None,
     ) -> BillingExportClient:
         """Build the BigQuery client for ``key`` and wrap it."""
         return cls(
-            build_bigquery_client(key, export),
+            build_bigquery_client(key, export, client_hook=client_hook),
             export,
             client_email=key.client_email,
             retry_deadline_seconds=retry_deadline_seconds,

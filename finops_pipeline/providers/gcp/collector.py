@@ -78,6 +78,8 @@ class BillingExportCosts:
     bytes_billed: int
     job_id: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: max(export_time) per usage day of each project (days with rows only).
+    project_watermarks: dict[str, dict[dt.date, dt.datetime]] = field(default_factory=dict)
 
     def for_project(self, project_id: str) -> ParsedCosts:
         """The costs of one registered project."""
@@ -110,14 +112,20 @@ def parse_cost_rows(
     project_ids: Sequence[str],
     as_of: dt.date,
     invoice_close_day: int = INVOICE_MONTH_CLOSE_DAY,
-) -> tuple[dict[str, ParsedCosts], dict[dt.date, dt.datetime], dict[dt.date, str]]:
+) -> tuple[
+    dict[str, ParsedCosts],
+    dict[dt.date, dt.datetime],
+    dict[dt.date, str],
+    dict[str, dict[dt.date, dt.datetime]],
+]:
     """Split the cost query's rows by project.
 
     Every project gets every day of ``window`` in ``estimated_by_day``: a day without rows is
     still estimated while its invoice month is open.
 
     Returns:
-        (costs by project, watermark per usage day, latest invoice month per usage day).
+        (costs by project, watermark per usage day, latest invoice month per usage day,
+        watermark per usage day of each project).
 
     Raises:
         BillingDataError: a row outside the window or the projects, or not of the expected types.
@@ -126,6 +134,7 @@ def parse_cost_rows(
     records: dict[str, list[tuple[Any, ...]]] = {project: [] for project in wanted}
     project_months: dict[tuple[str, dt.date], str] = {}
     watermarks: dict[dt.date, dt.datetime] = {}
+    project_watermarks: dict[str, dict[dt.date, dt.datetime]] = {project: {} for project in wanted}
     invoice_months: dict[dt.date, str] = {}
     for row in rows:
         missing = [name for name in COST_RESULT_COLUMNS if name not in row]
@@ -156,6 +165,9 @@ def parse_cost_rows(
             ) from None
         if day not in watermarks or exported > watermarks[day]:
             watermarks[day] = exported
+        marks = project_watermarks[project]
+        if day not in marks or exported > marks[day]:
+            marks[day] = exported
         invoice_months[day] = max(month, invoice_months.get(day, month))
         project_months[(project, day)] = max(month, project_months.get((project, day), month))
         net = _decimal(row, "net_unblended_cost")
@@ -194,7 +206,7 @@ def parse_cost_rows(
         frame = pd.DataFrame.from_records(rows_with_flag, columns=list(PARSED_COLUMNS))
         frame["is_estimated"] = frame["is_estimated"].astype(bool)
         by_project[project] = ParsedCosts(frame=frame, estimated_by_day=estimated_by_day)
-    return by_project, watermarks, invoice_months
+    return by_project, watermarks, invoice_months, project_watermarks
 
 
 def collect_billing_export(
@@ -223,7 +235,7 @@ def collect_billing_export(
         runner.export.table, window, partitioning, project_ids=list(project_ids)
     )
     outcome = runner.run(query)
-    by_project, watermarks, invoice_months = parse_cost_rows(
+    by_project, watermarks, invoice_months, project_watermarks = parse_cost_rows(
         outcome.rows, window=window, project_ids=project_ids, as_of=as_of
     )
     return BillingExportCosts(
@@ -235,18 +247,23 @@ def collect_billing_export(
         bytes_billed=outcome.bytes_billed,
         job_id=outcome.job_id,
         notes=outcome.notes,
+        project_watermarks=project_watermarks,
     )
 
 
-def read_watermarks(
+def read_project_watermarks(
     runner: BillingQueryRunner,
     *,
     project_ids: Sequence[str],
     exported_since: dt.datetime,
     usage_start: dt.date,
     partitioning: TablePartitioning | None = None,
-) -> tuple[dict[dt.date, dt.datetime], QueryOutcome]:
-    """max(export_time) per usage day among rows exported since ``exported_since``."""
+) -> tuple[dict[str, dict[dt.date, dt.datetime]], QueryOutcome]:
+    """max(export_time) per project and usage day, among rows exported since ``exported_since``.
+
+    Late rows land in newer partitions, so this scans only the partitions loaded since then,
+    and three narrow columns: the cheap check of which days the export changed.
+    """
     if partitioning is None:
         partitioning = runner.table_partitioning()
     query = build_watermark_query(
@@ -257,9 +274,38 @@ def read_watermarks(
         project_ids=list(project_ids),
     )
     outcome = runner.run(query)
-    watermarks: dict[dt.date, dt.datetime] = {}
+    wanted = set(project_ids)
+    watermarks: dict[str, dict[dt.date, dt.datetime]] = {}
     for row in outcome.rows:
+        project = row.get("project_id")
+        if project not in wanted:
+            continue
         day = _require(row, "usage_date", dt.date)
         exported = _require(row, "last_export_time", dt.datetime)
-        watermarks[day] = exported
+        watermarks.setdefault(project, {})[day] = exported
+    return watermarks, outcome
+
+
+def read_watermarks(
+    runner: BillingQueryRunner,
+    *,
+    project_ids: Sequence[str],
+    exported_since: dt.datetime,
+    usage_start: dt.date,
+    partitioning: TablePartitioning | None = None,
+) -> tuple[dict[dt.date, dt.datetime], QueryOutcome]:
+    """max(export_time) per usage day, over the projects, among rows exported since
+    ``exported_since``."""
+    by_project, outcome = read_project_watermarks(
+        runner,
+        project_ids=project_ids,
+        exported_since=exported_since,
+        usage_start=usage_start,
+        partitioning=partitioning,
+    )
+    watermarks: dict[dt.date, dt.datetime] = {}
+    for marks in by_project.values():
+        for day, exported in marks.items():
+            if day not in watermarks or exported > watermarks[day]:
+                watermarks[day] = exported
     return watermarks, outcome

@@ -97,12 +97,13 @@ _WATERMARK_QUERY = """\
 -- rows land in newer partitions, so only the partitions loaded since then are scanned.
 SELECT
   DATE(usage_start_time) AS usage_date,
+  project.id AS project_id,
   MAX(export_time) AS last_export_time,
   COUNT(*) AS export_rows
 FROM {table}
 WHERE export_time >= @exported_since
   AND usage_start_time >= @usage_start{partition_filter}{project_filter}
-GROUP BY usage_date
+GROUP BY usage_date, project_id
 """
 
 # Lower bounds only: a row for usage day D is exported after D starts, and late rows land in

@@ -34,6 +34,7 @@ from finops_pipeline.resources import (
     AwsCostExplorerResource,
     AzureCostManagementResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
@@ -259,6 +260,7 @@ def test_expired_session_mid_pagination_restarts_cleanly_in_a_real_run(
             resources={
                 "postgres": PostgresResource(database_url=database_url),
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
+                "gcp_billing_export": GcpBillingExportResource(),
                 "aws_cost_explorer": AwsCostExplorerResource(
                     pipeline_access_key_id=user.access_key_id,
                     pipeline_secret_access_key=user.secret_access_key,

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from finops_pipeline.providers.gcp.client import BillingExport, BillingExportClient
+from finops_pipeline.providers.gcp.credentials import GcpServiceAccountCredentials
 from finops_pipeline.providers.gcp.sandbox import (
     BigQuerySandbox,
     TableRef,
@@ -149,3 +150,16 @@ def open_client(reader_key: ServiceAccountKey) -> Iterator[Callable[..., Billing
     yield open_
     for client in opened:
         client.close()
+
+
+def credentials_for(
+    export: BillingExport, key_info: dict[str, Any]
+) -> GcpServiceAccountCredentials:
+    """The stored credential kind for ``export``, read with the key ``key_info``."""
+    return GcpServiceAccountCredentials(
+        key=ServiceAccountKey.from_json(json.dumps(key_info)),
+        table=export.table.full_name,
+        location=export.location,
+        api_endpoint=export.api_endpoint,
+        token_endpoint=export.token_uri,
+    )

@@ -202,6 +202,21 @@ class BigQuerySandbox:
             "universe_domain": "googleapis.com",
         }
 
+    def trust_service_account(
+        self,
+        email: str,
+        public_key_pem: bytes,
+        *,
+        job_projects: Iterable[str] = (),
+        readable_tables: Iterable[TableRef] = (),
+    ) -> None:
+        """Accept assertions signed by a key made elsewhere (another process's sandbox)."""
+        with self._lock:
+            account = self._accounts.setdefault(email, _ServiceAccount(email, public_key_pem))
+            account.public_key_pem = public_key_pem
+            account.job_projects.update(job_projects)
+            account.readable_tables.update(readable_tables)
+
     def grant(
         self,
         email: str,
