@@ -30,6 +30,7 @@ from finops_pipeline.resources import (
     AwsCostExplorerResource,
     AzureCostManagementResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
@@ -62,6 +63,7 @@ def resources(database_url: str, encryption_key: str) -> dict[str, Any]:
         "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
         "aws_cost_explorer": AwsCostExplorerResource(),
         "azure_cost_management": AzureCostManagementResource(),
+        "gcp_billing_export": GcpBillingExportResource(),
     }
 
 

@@ -30,6 +30,7 @@ from finops_pipeline.resources import (
     AwsCostExplorerResource,
     AzureCostManagementResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
@@ -76,6 +77,7 @@ def run(
             "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
             "aws_cost_explorer": AwsCostExplorerResource(),
             "azure_cost_management": AzureCostManagementResource(),
+            "gcp_billing_export": GcpBillingExportResource(),
         },
         tags={
             ASSET_PARTITION_RANGE_START_TAG: account_date_key(ids[0], START),

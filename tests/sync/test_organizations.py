@@ -39,6 +39,7 @@ from finops_pipeline.resources import (
     AwsCostExplorerResource,
     AzureCostManagementResource,
     CredentialDecryptor,
+    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
@@ -209,6 +210,7 @@ def test_members_and_the_payer_each_load_only_their_own_costs(
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
                 "aws_cost_explorer": AwsCostExplorerResource(),
                 "azure_cost_management": AzureCostManagementResource(),
+                "gcp_billing_export": GcpBillingExportResource(),
             },
             tags={
                 ASSET_PARTITION_RANGE_START_TAG: account_date_key(ids[0], START),
@@ -257,6 +259,7 @@ def test_the_sensor_and_the_cli_discover_members(
                 "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
                 "aws_cost_explorer": AwsCostExplorerResource(),
                 "azure_cost_management": AzureCostManagementResource(),
+                "gcp_billing_export": GcpBillingExportResource(),
             },
         ) as context,
     ):
