@@ -219,13 +219,44 @@ class UiProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
-        # Children that outlived the leader (a run worker, the code server) go too.
+        # Children finishing their own shutdown (a run worker, the code server) get the time
+        # a person waiting at the terminal would give them; only what is left after that is
+        # killed, since a killed holder of the embedded server cannot let go of it.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _group_alive(self.process.pid):
+            time.sleep(0.5)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self._log.close()
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_RUNS_IN_FLIGHT_QUERY = """
+query RunsInFlight {
+  runsOrError(filter: {statuses: [QUEUED, NOT_STARTED, STARTING, STARTED, CANCELING]}) {
+    __typename
+    ... on Runs { results { runId } }
+  }
+}
+"""
+
+
+def runs_in_flight(port: int) -> int:
+    """Runs queued or running: a sensor or automation may have launched some."""
+    result = graphql(port, _RUNS_IN_FLIGHT_QUERY)["runsOrError"]
+    return len(result.get("results", []))
 
 
 def wait_until(what: str, probe: Any, ui: UiProcess, timeout: float) -> Any:
@@ -316,6 +347,8 @@ def observe_launch(
             report.backfill_seconds = time.time() - launched
             # Ticks that happened while the backfill ran count too.
             report.ticks = sensor_ticks(port, started)
+        # Stop as a person would: once the runs the sensors and automation launched are done.
+        wait_until("runs in flight to finish", lambda: runs_in_flight(port) == 0, ui, timeout)
     return report
 
 
