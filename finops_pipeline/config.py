@@ -38,6 +38,9 @@ ENV_SCHEDULE_ACCOUNTS_PER_RUN = "FINOPS_SCHEDULE_ACCOUNTS_PER_RUN"
 #: The reconciliation's ungrouped GetCostAndUsage total per account and window (one more paid
 #: request each); on unless set to 0/off/false.
 ENV_RECONCILE_AWS = "FINOPS_RECONCILE_AWS"
+#: The reconciliation's ungrouped Daily ActualCost query per subscription and query window
+#: (not billed; it consumes QPU); on unless set to 0/off/false.
+ENV_RECONCILE_AZURE = "FINOPS_RECONCILE_AZURE"
 #: How many days old an account's latest final day may be before the freshness check fails
 #: ("aws=6,azure=40"); unset providers keep their defaults.
 ENV_FRESHNESS_MAX_LAG_DAYS = "FINOPS_FRESHNESS_MAX_LAG_DAYS"
@@ -128,6 +131,7 @@ class FinopsConfig:
         schedule_accounts_per_run: ``FINOPS_SCHEDULE_ACCOUNTS_PER_RUN``: the most accounts
             sharing a window that one daily run loads (1 for one run per account).
         reconcile_aws: ``FINOPS_RECONCILE_AWS``.
+        reconcile_azure: ``FINOPS_RECONCILE_AZURE``.
         freshness_max_lag_days: ``FINOPS_FRESHNESS_MAX_LAG_DAYS``, per provider; only the
             providers it names.
         azure_month_close_day: ``FINOPS_AZURE_MONTH_CLOSE_DAY``.
@@ -149,6 +153,7 @@ class FinopsConfig:
     ce_max_attempts: int = CE_MAX_ATTEMPTS
     schedule_accounts_per_run: int = DEFAULT_SCHEDULE_ACCOUNTS_PER_RUN
     reconcile_aws: bool = True
+    reconcile_azure: bool = True
     freshness_max_lag_days: Mapping[str, int] = field(default_factory=dict)
     azure_month_close_day: int = DEFAULT_AZURE_MONTH_CLOSE_DAY
 
@@ -180,6 +185,7 @@ class FinopsConfig:
             ce_max_attempts=_ce_max_attempts(env),
             schedule_accounts_per_run=_schedule_accounts_per_run(env),
             reconcile_aws=_text(env, ENV_RECONCILE_AWS).lower() not in _OFF_SWITCH,
+            reconcile_azure=_text(env, ENV_RECONCILE_AZURE).lower() not in _OFF_SWITCH,
             freshness_max_lag_days=_max_lag_days(env),
             azure_month_close_day=_azure_month_close_day(env),
         )

@@ -107,6 +107,10 @@ class ProviderTotals:
     by_day: Mapping[tuple[dt.date, str], Decimal]
     paid_requests: int
     estimated_days: frozenset[dt.date] = frozenset()
+    #: Every request made for them, billed or not, when the provider counts those (Azure).
+    requests: int = 0
+    #: Quota they consumed, in the fetch's ``quota_unit`` (Azure's QPU).
+    quota_consumed: Decimal = Decimal(0)
 
 
 #: Called with every new SDK client and its endpoint, before first use. The sandbox hooks in

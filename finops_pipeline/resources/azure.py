@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from finops_pipeline.config import FinopsConfig
 from finops_pipeline.constants import PROVIDER_AZURE
 from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.errors import CredentialError
@@ -18,7 +19,7 @@ from finops_pipeline.providers.azure.client import (
     ClientOptions,
     CostManagementQueryClient,
 )
-from finops_pipeline.providers.azure.collector import fetch_daily_costs
+from finops_pipeline.providers.azure.collector import fetch_daily_costs, fetch_daily_totals
 from finops_pipeline.providers.azure.credentials import AzureClientSecretCredentials
 from finops_pipeline.providers.azure.parsing import MONTH_CLOSE_DAY
 from finops_pipeline.providers.azure.query import CostScope
@@ -27,7 +28,7 @@ from finops_pipeline.providers.azure.throttling import (
     DEFAULT_MAX_WAIT_SECONDS,
     CostManagementThrottlingPolicy,
 )
-from finops_pipeline.providers.base import FetchedCosts
+from finops_pipeline.providers.base import FetchedCosts, ProviderTotals
 from finops_pipeline.security.credentials import Credentials
 from finops_pipeline.sync.ranges import DateRange
 
@@ -90,6 +91,12 @@ class AzureCostManagementResource(dg.ConfigurableResource):
         le=28,
         description="Day of the next month until which a month's costs may change; its days "
         "are is_estimated until then.",
+    )
+    reconcile_totals: bool | None = Field(
+        default=None,
+        description="Ask Cost Management for the subscription's ungrouped daily ActualCost "
+        "total (one more query, and its QPU, per query window), for the reconciliation "
+        "check. None: FINOPS_RECONCILE_AZURE, on unless set to 0.",
     )
 
     # One client per app registration and endpoints for the life of the run, so every range
@@ -166,4 +173,35 @@ class AzureCostManagementResource(dg.ConfigurableResource):
             requests=fetched.requests,
             quota_consumed=fetched.qpu_consumed,
             quota_unit=QPU_UNIT,
+        )
+
+    def reconciles(self) -> bool:
+        """Whether :meth:`provider_totals` queries (read at run time, not import)."""
+        if self.reconcile_totals is not None:
+            return self.reconcile_totals
+        return FinopsConfig.from_env().reconcile_azure
+
+    def provider_totals(
+        self, account: CloudAccount, credentials: Credentials, window: DateRange
+    ) -> ProviderTotals | None:
+        """The subscription's own daily ActualCost total: one ungrouped query per query
+        window, not billed; its requests and QPU are counted with the fetch's.
+
+        Returns None when reconciliation is switched off (``FINOPS_RECONCILE_AZURE=0``).
+        """
+        if not self.reconciles():
+            return None
+        totals = fetch_daily_totals(
+            self.client_for(account, credentials),
+            CostScope.subscription(account.provider_account_id),
+            window,
+            as_of=dt.datetime.now(dt.UTC).date(),
+            month_close_day=self.month_close_day,
+        )
+        return ProviderTotals(
+            by_day=totals.by_day,
+            paid_requests=0,
+            estimated_days=totals.estimated_days,
+            requests=totals.requests,
+            quota_consumed=totals.qpu_consumed,
         )

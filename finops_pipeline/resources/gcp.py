@@ -25,7 +25,7 @@ from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.db.watermarks import newest_observed
 from finops_pipeline.errors import CredentialError, FinopsError
 from finops_pipeline.providers import provider_spec
-from finops_pipeline.providers.base import FetchedCosts
+from finops_pipeline.providers.base import FetchedCosts, ProviderTotals
 from finops_pipeline.providers.gcp.client import (
     DEFAULT_MAXIMUM_BYTES_BILLED,
     DEFAULT_RETRY_DEADLINE_SECONDS,
@@ -252,6 +252,28 @@ class GcpBillingExportResource(dg.ConfigurableResource):
             usage_metrics=metrics,
             day_watermarks=cached.project_watermarks.get(project, {}),
             observed_watermarks=observed.get(project, {}),
+        )
+
+    def provider_totals(
+        self, account: CloudAccount, credentials: Credentials, window: DateRange
+    ) -> ProviderTotals | None:
+        """The export's own cost total per day and currency, from the fetch's own query.
+
+        The cost query also sums each project's day and currency as exported (FLOAT64, rounded
+        once), apart from the grouped rows; no second query, no extra bytes, no paid request.
+        Returns None when the window was not fetched in this run.
+        """
+        if not isinstance(credentials, GcpServiceAccountCredentials):
+            return None
+        project = validate_project_id(account.provider_account_id)
+        cached = self._results.get((self._export_key(account, credentials), window))
+        if cached is None or project not in cached.by_project:
+            return None
+        estimated = cached.by_project[project].estimated_by_day
+        return ProviderTotals(
+            by_day=dict(cached.totals_for_project(project)),
+            paid_requests=0,
+            estimated_days=frozenset(day for day, flag in estimated.items() if flag),
         )
 
     def __repr__(self) -> str:

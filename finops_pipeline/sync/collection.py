@@ -487,8 +487,13 @@ def _collect_window(
         load=load,
         rows_kept=rows_kept,
         provider=account.provider,
-        requests=fetched.requests,
-        quota_consumed=fetched.quota_consumed,
+        requests=(
+            fetched.requests + provider_totals.requests
+            if fetched.requests is not None and provider_totals is not None
+            else fetched.requests
+        ),
+        quota_consumed=fetched.quota_consumed
+        + (provider_totals.quota_consumed if provider_totals else Decimal(0)),
         quota_unit=fetched.quota_unit,
         usage_metrics=dict(fetched.usage_metrics),
     )

@@ -35,6 +35,7 @@ from finops_pipeline.resources import (
 )
 from finops_pipeline.security.ciphertext import KeyRing
 from finops_pipeline.sync.ranges import account_date_key
+from tests.azure_sandbox import DEVELOPMENT, PRODUCTION, add_azure_subscription
 
 pytestmark = pytest.mark.integration
 
@@ -244,3 +245,72 @@ def test_the_asset_carries_a_freshness_policy_and_the_job_runs_its_checks() -> N
     job = defs.resolve_job_def("cost_data_job")
     check_keys = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
     assert {"reconciliation", "freshness", "completeness", "sanity"} <= check_keys
+
+
+def test_azure_subscriptions_reconcile_with_one_ungrouped_query_and_fail_on_an_altered_row(
+    sandbox_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    instance: dg.DagsterInstance,
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+) -> None:
+    monkeypatch.setenv("FINOPS_SANDBOX_GENERATION", "1")
+    ids = [
+        add_azure_subscription(connection, key_ring, subscription)
+        for subscription in (PRODUCTION, DEVELOPMENT)
+    ]
+    result = materialize_with_checks(instance, database_url, encryption_key, ids)
+    assert result.success
+    metadata = result.asset_materializations_for_node("cost_data")[0].metadata
+    # START..END spans two query windows' worth of months at most: per window, ActualCost and
+    # AmortizedCost grouped, plus one ungrouped ActualCost total; none is billed.
+    windows = 1 if START.month == END.month else 2
+    assert metadata["azure_requests"].value == 2 * 3 * windows
+    assert metadata["azure_qpu_consumed"].value == 2 * 3 * windows
+    assert metadata["paid_reconciliation_requests"].value == 0
+    reconciliation = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == "reconciliation"
+    )
+    assert reconciliation.passed, reconciliation.description
+    assert reconciliation.metadata["accounts_not_reconciled"].value == 0
+    assert sorted(per_account(reconciliation)) == sorted(ids)
+
+    altered = ids[0]
+    day = START + dt.timedelta(days=2)
+    connection.execute(
+        "UPDATE cost_data SET unblended_cost = unblended_cost + 0.02 WHERE ctid = (SELECT ctid "
+        "FROM cost_data WHERE cloud_account_id = %s AND date = %s LIMIT 1)",
+        (altered, day),
+    )
+    failed = run_checks_alone(instance, database_url, encryption_key)["reconciliation"]
+    assert not failed.passed
+    problems = per_account(failed)
+    assert problems[ids[1]] == "ok"
+    assert problems[altered].startswith(f"{day:%Y-%m} {PRODUCTION.currency}: loaded ")
+    assert "(difference +0.02" in problems[altered]
+
+
+def test_azure_reconciliation_switched_off_queries_nothing_more(
+    sandbox_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    instance: dg.DagsterInstance,
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+) -> None:
+    monkeypatch.setenv("FINOPS_SANDBOX_GENERATION", "1")
+    monkeypatch.setenv("FINOPS_RECONCILE_AZURE", "0")
+    ids = [add_azure_subscription(connection, key_ring, PRODUCTION)]
+    result = materialize_with_checks(instance, database_url, encryption_key, ids)
+    assert result.success
+    metadata = result.asset_materializations_for_node("cost_data")[0].metadata
+    windows = 1 if START.month == END.month else 2
+    assert metadata["azure_requests"].value == 2 * windows
+    assert connection.execute("SELECT count(*) FROM cost_provider_totals").fetchone() == (0,)
+    reconciliation = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == "reconciliation"
+    )
+    assert reconciliation.metadata["not_reconciled"].value == ids[0]

@@ -17,6 +17,7 @@ from finops_pipeline.providers.azure.paging import QuerySender, fetch_query_page
 from finops_pipeline.providers.azure.parsing import (
     MONTH_CLOSE_DAY,
     CostRecord,
+    is_estimated_day,
     merge_cost_types,
     read_cost_records,
 )
@@ -111,4 +112,51 @@ def fetch_daily_costs(
         throttled_requests=client.throttling.throttled_responses - throttled_before,
         qpu_consumed=client.meter.qpu_consumed - qpu_before,
         seconds_waited=client.throttling.seconds_waited - waited_before,
+    )
+
+
+@dataclass(frozen=True)
+class AzureDailyTotals:
+    """The subscription's own ActualCost total per (day, currency), and what it spent."""
+
+    by_day: dict[tuple[dt.date, str], Decimal]
+    estimated_days: frozenset[dt.date]
+    queries: int
+    requests: int
+    qpu_consumed: Decimal
+
+
+def fetch_daily_totals(
+    client: CostManagementQueryClient,
+    scope: CostScope,
+    window: DateRange,
+    *,
+    as_of: dt.date,
+    month_close_day: int = MONTH_CLOSE_DAY,
+) -> AzureDailyTotals:
+    """One ungrouped Daily ``ActualCost`` query per query window of ``window``.
+
+    Without a grouping, Cost Management sums the scope's costs per day itself, apart from the
+    ServiceName/Meter groups the rows come from: the reconciliation check's independent side.
+    Queries are not billed, but each consumes QPU; they are counted like the fetch's.
+    """
+    requests_before = client.meter.requests
+    qpu_before = client.meter.qpu_consumed
+    by_day: dict[tuple[dt.date, str], Decimal] = {}
+    windows = split_query_windows(window)
+    for part in windows:
+        body = encode_query_body(build_query_body(CostType.ACTUAL, part, grouping=()))
+        for page in fetch_query_pages(client, scope, body).pages:
+            for record in read_cost_records(page, grouping=()):
+                key = (record.day, record.currency)
+                by_day[key] = by_day.get(key, Decimal(0)) + record.cost
+    days = [window.start + dt.timedelta(days=offset) for offset in range(window.days)]
+    return AzureDailyTotals(
+        by_day=by_day,
+        estimated_days=frozenset(
+            day for day in days if is_estimated_day(day, as_of, close_day=month_close_day)
+        ),
+        queries=len(windows),
+        requests=client.meter.requests - requests_before,
+        qpu_consumed=client.meter.qpu_consumed - qpu_before,
     )

@@ -159,13 +159,14 @@ def _amount(value: object, column: str) -> Decimal:
 def read_cost_records(
     page: QueryPage, *, grouping: Sequence[str] = DEFAULT_GROUPING
 ) -> list[CostRecord]:
-    """The page's rows as records; ``grouping[0]`` is the service, ``grouping[1]`` the meter."""
+    """The page's rows as records; ``grouping[0]`` is the service, ``grouping[1]`` the meter
+    (both blank for an ungrouped query)."""
     if not page.rows:
         return []
     cost_at = column_index(page.columns, *COST_COLUMNS)
     date_at = column_index(page.columns, USAGE_DATE_COLUMN)
     currency_at = column_index(page.columns, CURRENCY_COLUMN)
-    service_at = column_index(page.columns, grouping[0])
+    service_at = column_index(page.columns, grouping[0]) if grouping else None
     meter_at = column_index(page.columns, grouping[1]) if len(grouping) > 1 else None
     try:
         usage_at: int | None = column_index(page.columns, USAGE_QUANTITY_COLUMN)
@@ -186,7 +187,7 @@ def read_cost_records(
         records.append(
             CostRecord(
                 day=day,
-                service=_name(row[service_at]),
+                service=_name(row[service_at]) if service_at is not None else "",
                 meter=_name(row[meter_at]) if meter_at is not None else "",
                 cost=_amount(row[cost_at], cost_name),
                 usage_quantity=(

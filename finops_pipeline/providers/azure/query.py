@@ -135,8 +135,9 @@ def build_query_body(
     Aggregation aliases equal their column names, so the response's columns carry the same
     names whichever of the two the service reports.
     """
-    if not 1 <= len(grouping) <= MAX_GROUPINGS:
-        raise ValueError(f"Cost Management accepts 1 to {MAX_GROUPINGS} groupings")
+    if len(grouping) > MAX_GROUPINGS:
+        # No grouping at all is the subscription's own daily total, per currency.
+        raise ValueError(f"Cost Management accepts at most {MAX_GROUPINGS} groupings")
     if len(set(grouping)) != len(grouping):
         raise ValueError("groupings must be distinct")
     if not query_keeps_whole_window(window):

@@ -80,10 +80,16 @@ class BillingExportCosts:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: max(export_time) per usage day of each project (days with rows only).
     project_watermarks: dict[str, dict[dt.date, dt.datetime]] = field(default_factory=dict)
+    #: The export's own cost total per (day, currency) of each project, from the same query.
+    provider_totals: dict[str, dict[tuple[dt.date, str], Decimal]] = field(default_factory=dict)
 
     def for_project(self, project_id: str) -> ParsedCosts:
         """The costs of one registered project."""
         return self.by_project[project_id]
+
+    def totals_for_project(self, project_id: str) -> dict[tuple[dt.date, str], Decimal]:
+        """One registered project's own cost total per (day, currency)."""
+        return self.provider_totals.get(project_id, {})
 
 
 def _require(row: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
@@ -209,6 +215,34 @@ def parse_cost_rows(
     return by_project, watermarks, invoice_months, project_watermarks
 
 
+def parse_provider_day_totals(
+    rows: Iterable[Mapping[str, Any]], *, project_ids: Sequence[str]
+) -> dict[str, dict[tuple[dt.date, str], Decimal]]:
+    """The export's own total per project, day and currency (``provider_day_cost``).
+
+    The query repeats each total on every group of its project, day and currency; they must
+    agree, or the answer cannot be trusted.
+
+    Raises:
+        BillingDataError: a total missing, not a NUMERIC, or different between two groups.
+    """
+    wanted = set(project_ids)
+    totals: dict[str, dict[tuple[dt.date, str], Decimal]] = {project: {} for project in wanted}
+    for row in rows:
+        project = row.get("project_id")
+        if project not in wanted:
+            continue  # parse_cost_rows rejects projects not asked for
+        key = (_require(row, "usage_date", dt.date), _require(row, "currency", str))
+        amount = _decimal(row, "provider_day_cost")
+        known = totals[project].setdefault(key, amount)
+        if known != amount:
+            raise BillingDataError(
+                f"The billing query returned two different totals for one project on {key[0]} "
+                f"in {key[1]}; nothing was loaded. Report this with the run id."
+            )
+    return totals
+
+
 def collect_billing_export(
     runner: BillingQueryRunner,
     *,
@@ -235,8 +269,9 @@ def collect_billing_export(
         runner.export.table, window, partitioning, project_ids=list(project_ids)
     )
     outcome = runner.run(query)
+    rows = list(outcome.rows)
     by_project, watermarks, invoice_months, project_watermarks = parse_cost_rows(
-        outcome.rows, window=window, project_ids=project_ids, as_of=as_of
+        rows, window=window, project_ids=project_ids, as_of=as_of
     )
     return BillingExportCosts(
         window=window,
@@ -248,6 +283,7 @@ def collect_billing_export(
         job_id=outcome.job_id,
         notes=outcome.notes,
         project_watermarks=project_watermarks,
+        provider_totals=parse_provider_day_totals(rows, project_ids=project_ids),
     )
 
 

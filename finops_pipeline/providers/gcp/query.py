@@ -45,6 +45,7 @@ COST_RESULT_COLUMNS: tuple[str, ...] = (
     "usage_quantity",
     "last_export_time",
     "last_invoice_month",
+    "provider_day_cost",
 )
 
 _COST_QUERY = """\
@@ -63,6 +64,8 @@ WITH export_rows AS (
     usage.unit AS usage_unit,
     currency,
     CAST(cost AS NUMERIC) AS cost,
+    -- The export's own value, unrounded, for the reconciliation total below.
+    cost AS export_cost,
     -- One scalar subquery per row. A comma-join with UNNEST(credits) would repeat the row's
     -- cost once per credit (and drop rows without credits).
     IFNULL(
@@ -87,7 +90,14 @@ SELECT
   SUM(usage_amount) AS usage_quantity,
   MAX(export_time) AS last_export_time,
   -- A day's late rows may be billed in the next invoice month; the latest one decides.
-  MAX(invoice_month) AS last_invoice_month
+  MAX(invoice_month) AS last_invoice_month,
+  -- The provider's own total of the project's day and currency, repeated on each of its
+  -- groups: the FLOAT64 costs summed as exported and rounded to NUMERIC once, not the sum of
+  -- the rounded group sums above. The reconciliation check compares cost_data with it, so a
+  -- group lost or changed between here and the table shows. Same job, same column: no bytes.
+  CAST(
+    SUM(SUM(export_cost)) OVER (PARTITION BY usage_date, project_id, currency) AS NUMERIC
+  ) AS provider_day_cost
 FROM export_rows
 GROUP BY usage_date, project_id, service, usage_type, usage_unit, currency
 """

@@ -58,10 +58,16 @@ def test_body_can_name_the_legacy_cost_column() -> None:
 
 
 def test_a_third_grouping_or_a_window_a_query_would_truncate_is_refused() -> None:
-    with pytest.raises(ValueError, match="1 to 2 groupings"):
+    with pytest.raises(ValueError, match="at most 2 groupings"):
         build_query_body(CostType.ACTUAL, JANUARY, grouping=("ServiceName", "Meter", "ResourceId"))
     with pytest.raises(ValueError, match="split it first"):
         build_query_body(CostType.ACTUAL, DateRange(dt.date(2024, 1, 1), dt.date(2024, 2, 1)))
+
+
+def test_an_ungrouped_body_asks_for_the_daily_total() -> None:
+    body = build_query_body(CostType.ACTUAL, JANUARY, grouping=())
+    assert body["dataset"]["grouping"] == []
+    assert body["dataset"]["granularity"] == "Daily"
 
 
 def test_encoded_body_is_the_same_bytes_every_time() -> None:
