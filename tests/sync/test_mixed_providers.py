@@ -119,9 +119,10 @@ def test_an_azure_subscription_failing_does_not_stop_aws_or_the_other_subscripti
     data = failure.step_failure_data.user_failure_data
     assert data.description.startswith("1 of 3 accounts failed; the other 2 were loaded.")
     metadata = {key: value.value for key, value in data.metadata.items()}
-    # One whole-month window, as ActualCost and AmortizedCost: 2 requests, 1 QPU each.
-    assert metadata["azure_requests"] == 2
-    assert metadata["azure_qpu_consumed"] == 2.0
+    # One whole-month window, as ActualCost and AmortizedCost, and its ungrouped ActualCost
+    # total for the reconciliation: 3 requests, 1 QPU each.
+    assert metadata["azure_requests"] == 3
+    assert metadata["azure_qpu_consumed"] == 3.0
     assert metadata["paid_ce_requests"] >= 1
     estimated = connection.execute(
         "SELECT bool_and(is_estimated), count(DISTINCT currency) FROM cost_data "
