@@ -95,9 +95,10 @@ def test_a_thirteen_month_ui_backfill_of_a_subscription_is_one_run_of_26_request
         stop_embedded_server(finops_home)
     assert days == months.days
     assert metadata["dagster/row_count"] == rows
-    assert metadata["azure_requests"] == 26
-    assert metadata["azure_qpu_consumed"] == 26.0
+    # 13 months, each as ActualCost, AmortizedCost and the reconciliation's ungrouped total.
+    assert metadata["azure_requests"] == 39
+    assert metadata["azure_qpu_consumed"] == 39.0
     print(
-        f"UI backfill: {metadata['azure_requests']} requests (minimum 26), "
+        f"UI backfill: {metadata['azure_requests']} requests (minimum 39), "
         f"{metadata['azure_qpu_consumed']} QPU, {rows} rows in {report.backfill_seconds:.0f} s"
     )
