@@ -23,7 +23,14 @@ def budget() -> None:
     help="Paid requests allowed per UTC calendar month.",
 )
 @click.option("--none", "remove", is_flag=True, help="Remove the tenant's budget.")
-def budget_set(tenant_id: str, monthly_requests: int | None, remove: bool) -> None:
+@click.option(
+    "--unit",
+    type=click.Choice(["request", "qpu"]),
+    default="request",
+    show_default=True,
+    help="What the cap counts: Cost Explorer requests, or Azure query processing units.",
+)
+def budget_set(tenant_id: str, monthly_requests: int | None, remove: bool, unit: str) -> None:
     """Cap a tenant's paid requests per month; a run that would pass it fails before calling
     the provider."""
     from finops_pipeline.db.request_budget import budget_statuses, set_budget
@@ -31,8 +38,8 @@ def budget_set(tenant_id: str, monthly_requests: int | None, remove: bool) -> No
     if remove == (monthly_requests is not None):
         raise click.UsageError("Give exactly one of --monthly-requests N and --none.")
     with database() as connection:
-        set_budget(connection, tenant_id, None if remove else monthly_requests)
-        status = budget_statuses(connection, [tenant_id]).get(tenant_id)
+        set_budget(connection, tenant_id, None if remove else monthly_requests, unit=unit)
+        status = budget_statuses(connection, [tenant_id], unit=unit).get(tenant_id)
     click.echo(f"tenant {tenant_id}: {status.summary if status else 'no budget'}")
 
 

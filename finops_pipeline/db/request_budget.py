@@ -20,6 +20,12 @@ from finops_pipeline.errors import ConfigurationError, RequestBudgetExceededErro
 from finops_pipeline.sync.windows import first_of_month
 
 UNIT_REQUEST = "request"
+UNIT_QPU = "qpu"
+
+
+def _unit_option(unit: str) -> str:
+    """``finops budget set``'s option naming ``unit`` (none for the default)."""
+    return "" if unit == UNIT_REQUEST else f" --unit {unit}"
 
 
 @dataclass(frozen=True)
@@ -150,7 +156,8 @@ def reserve_requests(
                 f"Tenant {tenant_id!r} has used {used} of its {limit} paid {unit}s for "
                 f"{month:%Y-%m}, and {purpose} needs at least {needed} more; nothing was "
                 "requested from the provider and no data changed. Raise the budget with "
-                f"`finops budget set --tenant {tenant_id} --monthly-requests N`, or wait for "
+                f"`finops budget set --tenant {tenant_id}{_unit_option(unit)} --monthly-requests "
+                "N`, or wait for "
                 "next month."
             )
         _add(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import ClassVar
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -10,6 +11,7 @@ from pydantic import Field, PrivateAttr
 from finops_pipeline.config import FinopsConfig
 from finops_pipeline.constants import PROVIDER_AZURE
 from finops_pipeline.db.accounts import CloudAccount
+from finops_pipeline.db.request_budget import UNIT_QPU
 from finops_pipeline.errors import CredentialError
 from finops_pipeline.providers import provider_spec
 from finops_pipeline.providers.azure.client import (
@@ -69,6 +71,8 @@ class AzureCostManagementResource(dg.ConfigurableResource):
     QPU quota (per Entra tenant: 12 per 10 s, 60 per minute, 600 per hour) is shared.
     """
 
+    #: The budget counts Azure's query processing units, not (unbilled) requests.
+    paid_request_unit: ClassVar[str] = UNIT_QPU
     provider: str = PROVIDER_AZURE
     endpoint_url: str | None = Field(
         default=None,
@@ -174,6 +178,11 @@ class AzureCostManagementResource(dg.ConfigurableResource):
             quota_consumed=fetched.qpu_consumed,
             quota_unit=QPU_UNIT,
         )
+
+    def planned_paid_requests(self, account: CloudAccount, windows: int) -> int:
+        """The fewest QPU fetching ``windows`` windows costs: ActualCost and AmortizedCost, 1
+        QPU each at least, and the ungrouped total when reconciling. Reserved before any call."""
+        return windows * (3 if self.reconciles() else 2)
 
     def reconciles(self) -> bool:
         """Whether :meth:`provider_totals` queries (read at run time, not import)."""

@@ -3,7 +3,8 @@ call, settled to what each account really spent after it.
 
 Collectors say what a run will cost at least through an optional
 ``planned_paid_requests(account, windows)`` and the unit they count in (``paid_request_unit``,
-``request`` unless they say otherwise; Azure will count ``qpu``). A tenant whose budget cannot
+``request`` unless they say otherwise; Azure counts ``qpu``, settled to the QPU its queries
+consumed). A tenant whose budget cannot
 cover the whole run's minimum gets none of it: every one of its accounts in the run fails
 before the provider is called, with the budget's message recorded as the account's outcome.
 """
@@ -12,14 +13,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import psycopg
 
 from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.db.request_budget import (
+    UNIT_QPU,
     UNIT_REQUEST,
     BudgetStatus,
     budget_statuses,
@@ -42,6 +46,14 @@ def planned_requests(collector: CostCollector | None, account: CloudAccount, win
     """The fewest paid units the collector spends on ``windows`` windows (0 if it cannot say)."""
     plan = getattr(collector, "planned_paid_requests", None)
     return int(plan(account, windows)) if plan is not None else 0
+
+
+def spent_units(unit: str, paid_requests: int, quota_consumed: Decimal) -> int:
+    """What one window cost in ``unit``: QPU consumed (rounded up; a query costs at least 1),
+    else paid requests. ``paid_requests`` stays Cost Explorer's in metadata either way."""
+    if unit == UNIT_QPU:
+        return math.ceil(quota_consumed)
+    return paid_requests
 
 
 @dataclass

@@ -29,7 +29,7 @@ from finops_pipeline.providers.base import (
 )
 from finops_pipeline.security.credentials import Credentials
 from finops_pipeline.sync.amounts import as_decimals
-from finops_pipeline.sync.budgets import reserve_run
+from finops_pipeline.sync.budgets import paid_unit, reserve_run, spent_units
 from finops_pipeline.sync.memory import return_freed_memory_to_os
 from finops_pipeline.sync.normalise import check_rows_within_window, normalise_cost_rows
 from finops_pipeline.sync.outcomes import AccountRunOutcome, SyncStatus
@@ -352,7 +352,9 @@ def collect_costs(
                     connection, collector, account, credentials, window, run_id, report.totals
                 )
                 report.windows.append(result)
-                paid.append(result.paid_requests)
+                paid.append(
+                    spent_units(paid_unit(collector), result.paid_requests, result.quota_consumed)
+                )
         except FinopsError as error:
             logger.error("Account %s failed: %s", account.id, error)
             report.failures.append(

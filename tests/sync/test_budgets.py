@@ -19,7 +19,7 @@ from finops_pipeline.dagster_internals import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 from finops_pipeline.db.accounts import register_account
-from finops_pipeline.db.request_budget import budget_statuses, set_budget
+from finops_pipeline.db.request_budget import UNIT_QPU, budget_statuses, set_budget
 from finops_pipeline.providers.aws.sandbox import (
     SANDBOX_ENDPOINT_URL,
     request_counts,
@@ -35,6 +35,7 @@ from finops_pipeline.resources import (
 )
 from finops_pipeline.security.ciphertext import KeyRing
 from finops_pipeline.sync.ranges import account_date_key
+from tests.azure_sandbox import PRODUCTION, add_azure_subscription
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +224,55 @@ def test_recommendation_refreshes_count_against_the_budget(
     assert not refreshed.failures  # type: ignore[attr-defined]
     assert request_counts().paid >= 2
     assert counted(connection) == {account: request_counts().paid}
+
+
+def test_azure_counts_qpu_refuses_over_its_budget_before_any_query_and_settles_to_the_qpu(
+    monkeypatch: pytest.MonkeyPatch,
+    connection: psycopg.Connection,
+    key_ring: KeyRing,
+    database_url: str,
+    encryption_key: str,
+) -> None:
+    monkeypatch.setenv("FINOPS_SANDBOX_GENERATION", "1")
+    monkeypatch.setenv("FINOPS_RECONCILE_AZURE", "1")
+    subscription = add_azure_subscription(connection, key_ring, PRODUCTION, tenant="contoso")
+    # One window needs ActualCost, AmortizedCost and the ungrouped total: 3 QPU at least.
+    env = {"DATABASE_URL": database_url, "ENCRYPTION_KEY": encryption_key}
+    capped = CliRunner().invoke(
+        main,
+        ["budget", "set", "--tenant", "contoso", "--unit", "qpu", "--monthly-requests", "2"],
+        env=env,
+    )
+    assert capped.exit_code == 0, capped.output
+    assert "tenant contoso: 0 of 2 qpus in " in capped.output
+    with dg.instance_for_test() as instance:
+        refused = run(instance, database_url, encryption_key, [subscription])
+        assert not refused.success
+        failure = next(e for e in refused.all_events if e.is_step_failure).step_failure_data
+        assert failure.user_failure_data is not None
+        # No Azure window ran, so no request or QPU is reported.
+        assert "azure_requests" not in failure.user_failure_data.metadata
+        for table in ("cost_data", "cost_provider_totals", "paid_request_usage"):
+            assert connection.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+        error = connection.execute(
+            "SELECT error FROM account_sync_runs WHERE status = 'failed'"
+        ).fetchone()[0]
+        assert error.startswith(
+            "RequestBudgetExceededError: Tenant 'contoso' has used 0 of its 2 paid qpus for "
+        ), error
+        assert "needs at least 3 more" in error
+        assert "`finops budget set --tenant contoso --unit qpu --monthly-requests N`" in error
+
+        set_budget(connection, "contoso", 100, unit=UNIT_QPU)
+        loaded = run(instance, database_url, encryption_key, [subscription])
+    assert loaded.success
+    metadata = loaded.asset_materializations_for_node("cost_data")[0].metadata
+    qpu = metadata["azure_qpu_consumed"].value
+    assert qpu >= 3
+    # Settled to the QPU consumed; Cost Explorer's paid requests stay Cost Explorer's only.
+    assert counted(connection) == {subscription: qpu}
+    assert metadata["paid_ce_requests"].value == 0
+    statuses = budget_statuses(connection, unit=UNIT_QPU)
+    assert (statuses["contoso"].used, statuses["contoso"].limit) == (qpu, 100)
+    # The request budget is untouched by Azure's QPU.
+    assert "contoso" not in budget_statuses(connection)

@@ -41,8 +41,13 @@ from finops_pipeline.resources import (
 from finops_pipeline.security.ciphertext import KeyRing
 from finops_pipeline.sync.ranges import DateRange, account_date_key
 from tests.dates import TODAY
-from tests.providers.gcp.conftest import BILLING_PROJECT, DATASET, PROJECT_A, PROJECT_B
-from tests.providers.gcp.conftest import credentials_for
+from tests.providers.gcp.conftest import (
+    BILLING_PROJECT,
+    DATASET,
+    PROJECT_A,
+    PROJECT_B,
+    credentials_for,
+)
 
 pytestmark = pytest.mark.integration
 
