@@ -162,27 +162,28 @@ def tenant_summaries(
         totals = cursor.fetchall()
         cursor.execute(
             """
-            SELECT tenant_id, service, cost FROM (
-                SELECT tenant_id, service, sum(unblended_cost) AS cost,
-                       row_number() OVER (PARTITION BY tenant_id
+            SELECT tenant_id, currency, service, cost FROM (
+                SELECT tenant_id, currency, service, sum(unblended_cost) AS cost,
+                       row_number() OVER (PARTITION BY tenant_id, currency
                                           ORDER BY sum(unblended_cost) DESC) AS rank
                 FROM cost_data
                 WHERE cloud_account_id::text = ANY(%s) AND date BETWEEN %s AND %s
-                GROUP BY tenant_id, service
-            ) ranked WHERE rank <= %s ORDER BY tenant_id, rank
+                GROUP BY tenant_id, currency, service
+            ) ranked WHERE rank <= %s ORDER BY tenant_id, currency, rank
             """,
             (*window, top),
         )
-        services: dict[str, list[tuple[str, Decimal]]] = {}
-        for tenant_id, service, cost in cursor.fetchall():
-            services.setdefault(tenant_id, []).append((service, Decimal(cost)))
+        # Per currency: a tenant billed in two currencies gets each total's own services.
+        services: dict[tuple[str, str], list[tuple[str, Decimal]]] = {}
+        for tenant_id, currency, service, cost in cursor.fetchall():
+            services.setdefault((tenant_id, currency), []).append((service, Decimal(cost)))
     return [
         TenantSummary(
             tenant_id=tenant_id,
             rows=int(rows),
             unblended_cost=Decimal(cost),
             currency=currency,
-            top_services=services.get(tenant_id, []),
+            top_services=services.get((tenant_id, currency), []),
         )
         for tenant_id, currency, rows, cost in totals
     ]
