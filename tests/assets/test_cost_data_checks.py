@@ -26,16 +26,10 @@ from finops_pipeline.providers.aws.sandbox import (
     reset_request_counts,
     sandbox_credentials,
 )
-from finops_pipeline.resources import (
-    AwsCostExplorerResource,
-    AzureCostManagementResource,
-    CredentialDecryptor,
-    GcpBillingExportResource,
-    PostgresResource,
-)
 from finops_pipeline.security.ciphertext import KeyRing
 from finops_pipeline.sync.ranges import account_date_key
 from tests.azure_sandbox import DEVELOPMENT, PRODUCTION, add_azure_subscription
+from tests.resources import pipeline_resources
 
 pytestmark = pytest.mark.integration
 
@@ -59,13 +53,7 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 def resources(database_url: str, encryption_key: str) -> dict[str, Any]:
-    return {
-        "postgres": PostgresResource(database_url=database_url),
-        "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
-        "aws_cost_explorer": AwsCostExplorerResource(),
-        "azure_cost_management": AzureCostManagementResource(),
-        "gcp_billing_export": GcpBillingExportResource(),
-    }
+    return pipeline_resources(database_url, encryption_key)
 
 
 def add_sandbox_accounts(connection: psycopg.Connection, ring: KeyRing) -> list[str]:

@@ -33,14 +33,11 @@ from finops_pipeline.providers.aws.sandbox import (
 )
 from finops_pipeline.providers.aws.sandbox.hook import ENV_AS_OF
 from finops_pipeline.resources import (
-    AwsCostExplorerResource,
-    AzureCostManagementResource,
-    CredentialDecryptor,
-    GcpBillingExportResource,
     PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
 from finops_pipeline.security.credentials import Secret
+from tests.resources import pipeline_resources
 
 pytestmark = pytest.mark.integration
 
@@ -87,13 +84,7 @@ def refresh(
     return dg.materialize(
         [cost_recommendations],
         instance=instance,
-        resources={
-            "postgres": PostgresResource(database_url=database_url),
-            "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
-            "aws_cost_explorer": AwsCostExplorerResource(),
-            "azure_cost_management": AzureCostManagementResource(),
-            "gcp_billing_export": GcpBillingExportResource(),
-        },
+        resources=pipeline_resources(database_url, encryption_key),
         tags={
             ASSET_PARTITION_RANGE_START_TAG: accounts[0],
             ASSET_PARTITION_RANGE_END_TAG: accounts[-1],
@@ -256,13 +247,7 @@ def test_provider_anomalies_are_stored_beside_ours_marked_by_source(
     )
     instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, [account])
     reset_request_counts()
-    resources = {
-        "postgres": PostgresResource(database_url=database_url),
-        "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
-        "aws_cost_explorer": AwsCostExplorerResource(),
-        "azure_cost_management": AzureCostManagementResource(),
-        "gcp_billing_export": GcpBillingExportResource(),
-    }
+    resources = pipeline_resources(database_url, encryption_key)
     for _ in range(2):  # a re-run replaces, never duplicates
         result = dg.materialize(
             [provider_cost_anomalies],

@@ -28,14 +28,11 @@ from finops_pipeline.providers.aws.sandbox import (
 )
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
-    AzureCostManagementResource,
-    CredentialDecryptor,
-    GcpBillingExportResource,
-    PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
 from finops_pipeline.sync.ranges import account_date_key
 from tests.azure_sandbox import PRODUCTION, add_azure_subscription
+from tests.resources import pipeline_resources
 
 pytestmark = pytest.mark.integration
 
@@ -73,13 +70,7 @@ def run(
     return dg.materialize(
         [cost_data],
         instance=instance,
-        resources={
-            "postgres": PostgresResource(database_url=database_url),
-            "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
-            "aws_cost_explorer": AwsCostExplorerResource(),
-            "azure_cost_management": AzureCostManagementResource(),
-            "gcp_billing_export": GcpBillingExportResource(),
-        },
+        resources=pipeline_resources(database_url, encryption_key),
         tags={
             ASSET_PARTITION_RANGE_START_TAG: account_date_key(ids[0], START),
             ASSET_PARTITION_RANGE_END_TAG: account_date_key(ids[-1], END),

@@ -37,16 +37,13 @@ from finops_pipeline.providers.aws.sandbox import (
 from finops_pipeline.providers.aws.spec import AWS
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
-    AzureCostManagementResource,
-    CredentialDecryptor,
-    GcpBillingExportResource,
-    PostgresResource,
 )
 from finops_pipeline.security.ciphertext import KeyRing
 from finops_pipeline.security.credentials import open_credentials
 from finops_pipeline.sensors import aws_organization_members_sensor
 from finops_pipeline.sync.organizations import discover_members
 from finops_pipeline.sync.ranges import account_date_key
+from tests.resources import pipeline_resources
 
 pytestmark = pytest.mark.integration
 
@@ -205,13 +202,7 @@ def test_members_and_the_payer_each_load_only_their_own_costs(
         result = dg.materialize(
             [cost_data],
             instance=instance,
-            resources={
-                "postgres": PostgresResource(database_url=database_url),
-                "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
-                "aws_cost_explorer": AwsCostExplorerResource(),
-                "azure_cost_management": AzureCostManagementResource(),
-                "gcp_billing_export": GcpBillingExportResource(),
-            },
+            resources=pipeline_resources(database_url, encryption_key),
             tags={
                 ASSET_PARTITION_RANGE_START_TAG: account_date_key(ids[0], START),
                 ASSET_PARTITION_RANGE_END_TAG: account_date_key(ids[-1], END),
@@ -254,13 +245,7 @@ def test_the_sensor_and_the_cli_discover_members(
         dg.instance_for_test() as instance,
         dg.build_sensor_context(
             instance=instance,
-            resources={
-                "postgres": PostgresResource(database_url=database_url),
-                "credential_decryptor": CredentialDecryptor(encryption_key=encryption_key),
-                "aws_cost_explorer": AwsCostExplorerResource(),
-                "azure_cost_management": AzureCostManagementResource(),
-                "gcp_billing_export": GcpBillingExportResource(),
-            },
+            resources=pipeline_resources(database_url, encryption_key),
         ) as context,
     ):
         assert aws_organization_members_sensor(context) is None
