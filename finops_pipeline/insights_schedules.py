@@ -1,8 +1,10 @@
-"""The weekly refresh of savings recommendations: one run per active account partition."""
+"""The insights' per-account schedules: the weekly refresh of savings recommendations and the
+daily read of the providers' own anomalies, each one run per active account partition."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -19,19 +21,20 @@ RECOMMENDATIONS_JOB_NAME = "cost_recommendations_job"
 WEEKLY_CRON = "0 5 * * 1"
 
 
-def weekly_refresh_requests(
-    week_of: dt.date, postgres: PostgresResource, instance: dg.DagsterInstance
+def _one_run_per_account(
+    postgres: PostgresResource,
+    instance: dg.DagsterInstance,
+    job_name: str,
+    run_key: Callable[[str], str],
 ) -> list[dg.RunRequest]:
     """One run request per active account that already has its partition."""
     with postgres.connection() as connection:
         accounts = schedule_accounts(connection)
     known = set(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME))
-    year, week, _ = week_of.isocalendar()
     return [
         dg.RunRequest(
-            # Keyed by ISO week: a re-evaluated tick launches nothing new.
-            run_key=f"recommendations:{account.account_id}:{year}-W{week:02d}",
-            job_name=RECOMMENDATIONS_JOB_NAME,
+            run_key=run_key(account.account_id),
+            job_name=job_name,
             partition_key=account.account_id,
             # The same per-account tag as cost_data runs: dagster.yaml's limit of one run
             # per account keeps an account's paid requests from overlapping.
@@ -40,6 +43,20 @@ def weekly_refresh_requests(
         for account in accounts
         if account.account_id in known
     ]
+
+
+def weekly_refresh_requests(
+    week_of: dt.date, postgres: PostgresResource, instance: dg.DagsterInstance
+) -> list[dg.RunRequest]:
+    """One run request per active account that already has its partition."""
+    year, week, _ = week_of.isocalendar()
+    # Keyed by ISO week: a re-evaluated tick launches nothing new.
+    return _one_run_per_account(
+        postgres,
+        instance,
+        RECOMMENDATIONS_JOB_NAME,
+        lambda account_id: f"recommendations:{account_id}:{year}-W{week:02d}",
+    )
 
 
 @dg.schedule(
@@ -74,19 +91,12 @@ def daily_provider_anomaly_requests(
     day: dt.date, postgres: PostgresResource, instance: dg.DagsterInstance
 ) -> list[dg.RunRequest]:
     """One run request per active account that already has its partition."""
-    with postgres.connection() as connection:
-        accounts = schedule_accounts(connection)
-    known = set(instance.get_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME))
-    return [
-        dg.RunRequest(
-            run_key=f"provider-anomalies:{account.account_id}:{day.isoformat()}",
-            job_name=PROVIDER_ANOMALIES_JOB_NAME,
-            partition_key=account.account_id,
-            tags={ACCOUNT_TAG: account.account_id},
-        )
-        for account in accounts
-        if account.account_id in known
-    ]
+    return _one_run_per_account(
+        postgres,
+        instance,
+        PROVIDER_ANOMALIES_JOB_NAME,
+        lambda account_id: f"provider-anomalies:{account_id}:{day.isoformat()}",
+    )
 
 
 @dg.schedule(
