@@ -20,7 +20,7 @@ from finops_pipeline.cli.db_commands import db
 from finops_pipeline.cli.demo_command import demo
 from finops_pipeline.cli.export_commands import export
 from finops_pipeline.cli.keys_commands import keys
-from finops_pipeline.cli.recommendations import recommendations
+from finops_pipeline.cli.recommendations_command import recommendations
 from finops_pipeline.cli.sync_command import sync
 from finops_pipeline.cli.ui_command import ui
 
