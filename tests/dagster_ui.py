@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 LOCATION = "finops_pipeline"
 REPOSITORY = "__repository__"
 SENSORS = ("cloud_accounts_sensor", "last_sync_success_sensor", "last_sync_failure_sensor")
@@ -117,6 +119,10 @@ class LaunchReport:
     ticks: list[Tick] = field(default_factory=list)
     backfill_status: str | None = None
     backfill_runs: list[tuple[str, str]] = field(default_factory=list)
+    #: Seconds from Ctrl-C to the last process of the group exiting.
+    shutdown_seconds: float = 0.0
+    #: Commands still running a minute after Ctrl-C, which the harness killed.
+    killed: list[str] = field(default_factory=list)
 
     @property
     def failed_ticks(self) -> list[Tick]:
@@ -140,7 +146,9 @@ class LaunchReport:
         return (
             f"launch {self.launch}: ready in {self.seconds_to_ready:.0f} s, ticks after "
             f"{self.seconds_to_ticks:.0f} s; ticks {len(self.ticks)} ({counts}); "
-            f"failed {len(self.failed_ticks)}{backfill}"
+            f"failed {len(self.failed_ticks)}{backfill}; stopped in "
+            f"{self.shutdown_seconds:.0f} s"
+            + (f", killed after the wait: {'; '.join(self.killed)}" if self.killed else "")
         )
 
 
@@ -198,9 +206,14 @@ class UiProcess:
     def __init__(self, command: Sequence[str], env: Mapping[str, str], log: Path) -> None:
         self.log_path = log
         self._log = log.open("w")
+        self.shutdown_seconds = 0.0
+        self.killed: list[str] = []
+        # Every Python process of the group loads tests/ui_diagnostics/sitecustomize.py.
+        diagnostics = str(Path(__file__).with_name("ui_diagnostics"))
+        python_path = os.pathsep.join(filter(None, [diagnostics, env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
             list(command),
-            env=dict(env),
+            env={**env, "PYTHONPATH": python_path},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -210,27 +223,58 @@ class UiProcess:
         return self.process.poll() is None
 
     def stop(self, timeout: float = 60) -> None:
-        """SIGTERM the whole group as Ctrl-C would reach it, then SIGKILL what is left."""
+        """SIGINT the whole group as Ctrl-C would reach it, then SIGKILL what is left.
+
+        Records how long the group took to exit (``shutdown_seconds``) and the commands that
+        were still running after ``timeout`` and had to be killed (``killed``).
+        """
+        started = time.monotonic()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGINT)
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            self.killed.extend(_group_commands(self.process.pid))
+            _dump_stacks(self.process.pid)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         # Children finishing their own shutdown (a run worker, the code server) get the time
         # a person waiting at the terminal would give them; only what is left after that is
-        # killed, since a killed holder of the embedded server cannot let go of it.
+        # killed (the embedded server's watchdog then stops the server they held).
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _group_alive(self.process.pid):
             time.sleep(0.5)
+        if _group_alive(self.process.pid):
+            self.killed.extend(_group_commands(self.process.pid))
+            _dump_stacks(self.process.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        self.shutdown_seconds = time.monotonic() - started
         self._log.close()
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def _group_commands(pgid: int) -> list[str]:
+    """The first words of each live (not zombie) process's command line in group ``pgid``."""
+    commands = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if os.getpgid(process.pid) != pgid or process.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+        except (ProcessLookupError, PermissionError):
+            continue
+        commands.append(" ".join((process.info["cmdline"] or ["?"])[:5]))
+    return commands
+
+
+def _dump_stacks(pgid: int) -> None:
+    """Have each process of the group print its threads' stacks into the launch's log."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGUSR1)
+    time.sleep(2)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -349,6 +393,7 @@ def observe_launch(
             report.ticks = sensor_ticks(port, started)
         # Stop as a person would: once the runs the sensors and automation launched are done.
         wait_until("runs in flight to finish", lambda: runs_in_flight(port) == 0, ui, timeout)
+    report.shutdown_seconds, report.killed = ui.shutdown_seconds, ui.killed
     return report
 
 

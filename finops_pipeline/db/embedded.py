@@ -19,7 +19,9 @@ on, read from ``pgserver/postgres_server.py``, ``pgserver/_commands.py`` and
   removed in an ``atexit`` hook) never forgets a process that died without running it
   (SIGKILL, a crash), so the server then never stopped. This module keeps its own list of the
   server's users (``<datadir>/.finops_users.json``) with each process's start time, drops the
-  dead ones, and the last live user to exit stops the server.
+  dead ones, and the last live user to exit stops the server. A last user that is killed never
+  gets to stop it, so the process that starts the server also starts a watchdog
+  (:mod:`finops_pipeline.db.server_watchdog`) that stops it once no user is alive.
 * Run as root (``os.geteuid() == 0``), on every start pgserver:
 
   1. creates an OS user ``pgserver`` with ``useradd -s /bin/bash pgserver`` if it is missing;
@@ -70,6 +72,7 @@ PGDATA_DIRNAME = "pgdata"
 _LOCK_FILENAME = ".pgserver.lock"
 _USERS_FILENAME = ".finops_users.json"
 _CONTROL_MODULE = "finops_pipeline.db.pgserver_control"
+_WATCHDOG_MODULE = "finops_pipeline.db.server_watchdog"
 
 # pgserver's pg_ctl start times out after 10 s; a second process waiting on our lock may also
 # wait through an initdb, so allow a generous margin before giving up.
@@ -172,7 +175,7 @@ def _make_dirs(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _startup_lock(home: Path) -> Iterator[None]:
+def startup_lock(home: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on the home folder's lock file.
 
     pgserver has its own lock, but in ``$XDG_RUNTIME_DIR``, which differs between processes
@@ -336,14 +339,14 @@ def read_server_users(pgdata: Path) -> list[ServerUser]:
     ]
 
 
-def _write_server_users(pgdata: Path, users: list[ServerUser]) -> None:
+def write_server_users(pgdata: Path, users: list[ServerUser]) -> None:
     path = _users_path(pgdata)
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     temporary.write_text(json.dumps([{"pid": u.pid, "started": u.started} for u in users]))
     temporary.replace(path)
 
 
-def _live_users(pgdata: Path) -> tuple[list[ServerUser], int]:
+def live_server_users(pgdata: Path) -> tuple[list[ServerUser], int]:
     """Live users, and how many dead ones (killed, crashed) were dropped from the list."""
     users = read_server_users(pgdata)
     live = [user for user in users if user.alive()]
@@ -363,7 +366,50 @@ def _control_command(action: str, pgdata: Path) -> list[str]:
     return [sys.executable, "-m", _CONTROL_MODULE, action, str(pgdata)]
 
 
-def _run_control(action: str, pgdata: Path) -> None:
+def _helper_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_package_root(), env.get("PYTHONPATH")]))
+    return env
+
+
+#: Seconds between the watchdog's looks at the users list, or ``off`` for no watchdog.
+ENV_WATCHDOG_SECONDS = "FINOPS_EMBEDDED_WATCHDOG_SECONDS"
+DEFAULT_WATCHDOG_SECONDS = 2.0
+
+
+def watchdog_interval_seconds(environ: Mapping[str, str] | None = None) -> float | None:
+    """``FINOPS_EMBEDDED_WATCHDOG_SECONDS`` (default 2 s, at least 0.1 s); None when ``off``."""
+    raw = (os.environ if environ is None else environ).get(ENV_WATCHDOG_SECONDS, "").strip()
+    if raw.lower() == "off":
+        return None
+    try:
+        return max(0.1, float(raw)) if raw else DEFAULT_WATCHDOG_SECONDS
+    except ValueError:
+        raise EmbeddedPostgresError(
+            f"{ENV_WATCHDOG_SECONDS}={raw!r} is not a number of seconds; set e.g. 2, or off."
+        ) from None
+
+
+def _start_watchdog(home: Path, pgdata: Path, interval: float | None) -> None:
+    """Start :mod:`server_watchdog` for a server this process has just started.
+
+    In its own session, so a Ctrl-C or a kill aimed at the Dagster processes' group leaves it
+    alone; spawned like the control helper (no option forcing a ``fork()``). It exits by itself
+    once the server is stopped.
+    """
+    if interval is None:
+        return
+    subprocess.Popen(
+        [sys.executable, "-m", _WATCHDOG_MODULE, str(home), str(pgdata), str(interval)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=_helper_environment(),
+        start_new_session=True,
+    )
+
+
+def run_control(action: str, pgdata: Path) -> None:
     """Run ``pgserver_control`` in a new interpreter; see that module for why.
 
     No ``user=``, ``preexec_fn`` or other option is passed that would force CPython to
@@ -374,8 +420,7 @@ def _run_control(action: str, pgdata: Path) -> None:
     Raises:
         EmbeddedPostgresError: the helper failed; the message carries its one-line reason.
     """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_package_root(), env.get("PYTHONPATH")]))
+    env = _helper_environment()
     with tempfile.TemporaryFile("w+") as output:
         try:
             completed = subprocess.run(
@@ -427,7 +472,9 @@ def embedded_database_url(home: Path | None = None) -> str:
     this process is added to the list of the server's users. That list is a reference count:
     the last user to exit stops the server, so the Dagster webserver, daemon, code server, run
     workers and the CLI can come and go independently. Users that died without exiting
-    cleanly (SIGKILL, a crash) are recognised and dropped, so they never keep the server up.
+    cleanly (SIGKILL, a crash) are recognised and dropped, so they never keep the server up;
+    the process that starts the server also starts its watchdog, which stops it when the
+    last user died that way.
     Later calls check that the server still runs and return at once.
 
     Args:
@@ -456,12 +503,13 @@ def embedded_database_url(home: Path | None = None) -> str:
         # Check before creating anything, so a refusal leaves the file system untouched.
         if running_as_root():
             _check_root_safety(pgdata)
+        watchdog_interval = watchdog_interval_seconds()
 
         _make_dirs(home)
-        with _startup_lock(home):
+        with startup_lock(home):
             postmaster = running_postmaster(pgdata)
             if postmaster is None:
-                _run_control("start", pgdata)
+                run_control("start", pgdata)
                 postmaster = running_postmaster(pgdata)
                 if postmaster is None:
                     raise EmbeddedPostgresError(
@@ -469,11 +517,12 @@ def embedded_database_url(home: Path | None = None) -> str:
                         f"started. Its log is {pgdata / 'log'}."
                     )
                 logger.info("Started the embedded PostgreSQL server, data folder %s", pgdata)
+                _start_watchdog(home, pgdata, watchdog_interval)
             me = ServerUser.this_process()
-            live, dropped = _live_users(pgdata)
+            live, dropped = live_server_users(pgdata)
             if dropped:
                 logger.info("Dropped %d dead process(es) from the server's users", dropped)
-            _write_server_users(pgdata, [*(u for u in live if u.pid != me.pid), me])
+            write_server_users(pgdata, [*(u for u in live if u.pid != me.pid), me])
 
         _attached[pgdata] = _Attachment(os.getpid(), me, home)
         if not _atexit_registered:
@@ -486,12 +535,12 @@ def _release(pgdata: Path, attachment: _Attachment) -> None:
     """Take this process off the server's users; stop the server if it was the last one."""
     if not pgdata.is_dir():  # deleted under us: nothing left to count or stop
         return
-    with _startup_lock(attachment.home):
-        live, _dropped = _live_users(pgdata)
+    with startup_lock(attachment.home):
+        live, _dropped = live_server_users(pgdata)
         remaining = [user for user in live if user.pid != attachment.user.pid]
-        _write_server_users(pgdata, remaining)
+        write_server_users(pgdata, remaining)
         if not remaining and running_postmaster(pgdata) is not None:
-            _run_control("stop", pgdata)
+            run_control("stop", pgdata)
             logger.info("Stopped the embedded PostgreSQL server, data folder %s", pgdata)
 
 
@@ -556,12 +605,12 @@ def stop_server(home: Path | None = None, *, force: bool = False) -> StopReport:
     pgdata = (home / PGDATA_DIRNAME).resolve()
     if not pgdata.exists():
         return StopReport(pgdata, was_running=False, server_pid=None, dead_users_dropped=0)
-    with _startup_lock(home):
-        live, dropped = _live_users(pgdata)
+    with startup_lock(home):
+        live, dropped = live_server_users(pgdata)
         others = [user for user in live if user.pid != os.getpid()]
         postmaster = running_postmaster(pgdata)
         if postmaster is None:
-            _write_server_users(pgdata, [])
+            write_server_users(pgdata, [])
             return StopReport(pgdata, False, None, dropped)
         if others and not force:
             raise EmbeddedServerInUseError(
@@ -570,8 +619,8 @@ def stop_server(home: Path | None = None, *, force: bool = False) -> StopReport:
                 "`finops ui`), or run `finops db stop --force` to stop it under them."
             )
         described = [user.describe() for user in others]
-        _run_control("stop", pgdata)
-        _write_server_users(pgdata, [])
+        run_control("stop", pgdata)
+        write_server_users(pgdata, [])
     with _attached_lock:
         _attached.pop(pgdata, None)
     return StopReport(pgdata, True, postmaster.pid, dropped, described)

@@ -17,9 +17,11 @@ import sys
 import tempfile
 import textwrap
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 
@@ -289,6 +291,8 @@ def test_racing_threads_start_one_server_and_never_fork_pg_ctl_themselves(
     assert not {"pg_ctl", "initdb", "postgres", "useradd"} & set(programs), spawned
     starts = [argv for argv, _ in spawned if argv[1:3] == ["-m", embedded._CONTROL_MODULE]]
     assert [argv[3] for argv in starts] == ["start"]  # one start, however many threads
+    watchdogs = [argv for argv, _ in spawned if argv[1:3] == ["-m", embedded._WATCHDOG_MODULE]]
+    assert len(watchdogs) == 1  # started by the one that started the server
     for _argv, kwargs in spawned:
         # Any of these makes CPython fork() instead of vfork().
         for forcing in ("user", "group", "extra_groups", "preexec_fn"):
@@ -310,10 +314,12 @@ _KILLED_CHILD = textwrap.dedent(
 )
 
 
-def _killed_user(home: Path) -> None:
+def _killed_user(home: Path, *, watchdog: str = "off") -> None:
+    """A process that starts the server and dies by SIGKILL; with ``watchdog="off"`` (the
+    default here) nothing stops the server after it, as before the watchdog existed."""
     child = subprocess.run(
         [sys.executable, "-c", _KILLED_CHILD],
-        env=_child_env(home),
+        env={**_child_env(home), embedded.ENV_WATCHDOG_SECONDS: watchdog},
         capture_output=True,
         text=True,
         timeout=120,
@@ -335,6 +341,74 @@ def test_a_killed_user_does_not_keep_the_server_running(home: Path) -> None:
 
     assert running_postmaster(pgdata) is None
     assert read_server_users(pgdata) == []
+
+
+def _watchdogs(pgdata: Path) -> list[psutil.Process]:
+    return [
+        process
+        for process in psutil.process_iter(["cmdline"])
+        if embedded._WATCHDOG_MODULE in (process.info["cmdline"] or [])
+        and str(pgdata) in (process.info["cmdline"] or [])
+    ]
+
+
+def _exited(process: psutil.Process) -> bool:
+    """Gone, or a zombie: this test process is its parent and has not reaped it yet."""
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_the_watchdog_stops_a_server_whose_last_user_was_killed(home: Path) -> None:
+    """SIGKILL, the OOM killer, or a person killing a slow `dagster dev`: the last user never
+    runs its exit hook, so the watchdog started with the server stops it."""
+    _killed_user(home, watchdog="0.2")
+    pgdata = (home / "pgdata").resolve()
+
+    assert _wait_for(lambda: running_postmaster(pgdata) is None)
+    assert read_server_users(pgdata) == []
+    assert _wait_for(lambda: not _watchdogs(pgdata))  # and it exits with the server
+
+
+def test_the_watchdog_leaves_a_server_with_a_live_user_running(
+    monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    monkeypatch.setenv(embedded.ENV_WATCHDOG_SECONDS, "0.2")
+    url = embedded_database_url(home)  # this test process is the live user
+    pgdata = (home / "pgdata").resolve()
+    [watchdog] = _watchdogs(pgdata)
+    # Its own session: Ctrl-C or a kill aimed at the starter's process group misses it.
+    assert os.getsid(watchdog.pid) == watchdog.pid != os.getsid(0)
+
+    time.sleep(1.5)  # several looks at the users list
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert not _exited(watchdog)
+
+    stop_embedded_server(home)  # the last user leaves and stops the server itself
+    assert running_postmaster(pgdata) is None
+    assert _wait_for(lambda: _exited(watchdog))
+
+
+def test_a_bad_watchdog_setting_is_refused_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    monkeypatch.setenv(embedded.ENV_WATCHDOG_SECONDS, "soon")
+    with pytest.raises(EmbeddedPostgresError, match="FINOPS_EMBEDDED_WATCHDOG_SECONDS='soon'"):
+        embedded_database_url(home)
+    assert not (home / "pgdata").exists()
+    assert embedded.watchdog_interval_seconds({embedded.ENV_WATCHDOG_SECONDS: "OFF"}) is None
+    assert embedded.watchdog_interval_seconds({}) == embedded.DEFAULT_WATCHDOG_SECONDS
 
 
 def test_a_reused_pid_is_not_taken_for_the_dead_user() -> None:
