@@ -9,7 +9,7 @@ from finops_pipeline.config import DEFAULT_SCHEDULE_ACCOUNTS_PER_RUN, FinopsConf
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME, COST_DATA_JOB_NAME
 from finops_pipeline.db.sync_state import accounts_with_estimated_rows, schedule_accounts
 from finops_pipeline.db.watermarks import moved_days_by_account
-from finops_pipeline.providers.gcp.schedule import window_with_moved_days
+from finops_pipeline.providers import provider_spec
 from finops_pipeline.resources.postgres import PostgresResource
 from finops_pipeline.sync.run_groups import PlannedWindow, group_planned_windows
 from finops_pipeline.sync.run_tags import SYNC_DAILY, daily_group_run_key, group_range_tags
@@ -41,7 +41,7 @@ def daily_cost_sync_requests(
             not_final = accounts_with_estimated_rows(
                 connection, first_of_month(today, 1), first_of_month(today)
             )
-        # Days a source restated since they were loaded (GCP export_time watermarks).
+        # Days a source restated since they were loaded (the sources with watermarks: GCP).
         moved = moved_days_by_account(connection)
     # An account the sensor has not added yet has no partitions; its initial backfill covers
     # these days anyway.
@@ -59,7 +59,9 @@ def daily_cost_sync_requests(
             provider=account.provider,
         )
         if account.account_id in moved:
-            window = window_with_moved_days(today, policy, window, moved[account.account_id])
+            widen = provider_spec(account.provider).widen_scheduled_window
+            if widen is not None:
+                window = widen(today, policy, window, moved[account.account_id])
         planned.append(
             PlannedWindow(account.account_id, account.provider, window.window, window.reasons)
         )

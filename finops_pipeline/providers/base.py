@@ -23,8 +23,10 @@ from finops_pipeline.errors import FinopsError, UnsupportedProviderError
 
 if TYPE_CHECKING:
     from finops_pipeline.db.accounts import CloudAccount
+    from finops_pipeline.db.watermarks import DayWatermark
     from finops_pipeline.security.credentials import Credentials, Secret
     from finops_pipeline.sync.ranges import DateRange
+    from finops_pipeline.sync.windows import ScheduledWindow, SyncPolicy
 
 #: The columns of every provider's parsed frame, in order; ``sync.normalise`` adds the keys.
 PARSED_COLUMNS: tuple[str, ...] = (
@@ -116,6 +118,14 @@ class ProviderTotals:
 #: Called with every new SDK client and its endpoint, before first use. The sandbox hooks in
 #: here, where resources are bound, so the production clients never import it.
 ClientHook = Callable[[Any, str | None], None]
+
+#: Widens an account's scheduled daily window to days its source restated since they were
+#: loaded: (today, policy, the window every account gets, the account's moved source
+#: watermarks) -> the window to fetch. GCP's billing export is the one provider with them.
+ScheduledWindowWidener = Callable[
+    [dt.date, "SyncPolicy", "ScheduledWindow", Mapping[dt.date, "DayWatermark"]],
+    "ScheduledWindow",
+]
 
 
 # --- onboarding and validation ---------------------------------------------------------------
@@ -336,6 +346,8 @@ class ProviderSpec:
         translate_error: Its SDK's exceptions as typed errors (None for any other exception),
             for the CLI's last guard.
         sandbox: Its sandbox, for ``finops demo``.
+        widen_scheduled_window: For a source that reports restated days (watermarks), how the
+            daily schedule widens an account's window to re-read them.
     """
 
     name: str
@@ -349,6 +361,7 @@ class ProviderSpec:
     price_per_request_usd: str = "0.00"
     translate_error: Callable[[BaseException], FinopsError | None] | None = None
     sandbox: ProviderSandbox | None = None
+    widen_scheduled_window: ScheduledWindowWidener | None = None
 
     @property
     def credential_kinds(self) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from finops_pipeline.constants import PROVIDER_GCP
 from finops_pipeline.providers.base import ProviderSandbox, ProviderSpec, SandboxAccount
 from finops_pipeline.providers.gcp.credentials import GcpServiceAccountCredentials
 from finops_pipeline.providers.gcp.onboarding import GCP_ONBOARDING
+from finops_pipeline.providers.gcp.schedule import window_with_moved_days
 from finops_pipeline.providers.gcp.validation import validate_account
 
 
@@ -69,4 +70,6 @@ GCP = ProviderSpec(
     paid_api="BigQuery",
     price_per_request_usd="0.00",
     sandbox=SANDBOX,
+    # The export's export_time watermarks tell which loaded days it restated since.
+    widen_scheduled_window=window_with_moved_days,
 )
