@@ -33,7 +33,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, Inexact, InvalidOperation, localcontext
 from typing import Any
 
 from finops_pipeline.constants import PROVIDER_AZURE
@@ -240,8 +240,11 @@ def monthly_savings(extended: Mapping[str, Any], label: str) -> Decimal:
     annual = extended.get("annualSavingsAmount")
     if annual not in (None, ""):
         yearly = _amount(annual, "annualSavingsAmount", label)
-        twelfth = yearly / 12
-        if twelfth * 12 != yearly:
+        with localcontext() as context:
+            context.clear_flags()
+            twelfth = yearly / 12
+            exact = not context.flags[Inexact]
+        if not exact:
             twelfth = twelfth.quantize(_MONTHLY_FROM_ANNUAL_PLACES, rounding=ROUND_HALF_EVEN)
         return twelfth
     return Decimal(0)
