@@ -49,7 +49,7 @@ RECOMMENDATION_COLUMNS = dg.TableSchema(
     # Paid Cost Explorer requests, like cost_data's: the same concurrency pool.
     pool=COST_EXPLORER_POOL,
     group_name="insights",
-    kinds={"postgres", "aws"},
+    kinds={"postgres", "aws", "azure"},
     owners=["team:finops"],
     tags={"domain": "finops"},
     metadata={
@@ -61,7 +61,10 @@ def cost_recommendations(context: dg.AssetExecutionContext) -> dg.MaterializeRes
     """What each account could save, as its cloud provider recommends it (estimated monthly).
 
     AWS: EC2 rightsizing and Savings Plans purchases from Cost Explorer, two paid requests per
-    account and refresh for most accounts. Each refresh replaces the provider's current set
+    account and refresh for most accounts. Azure: Advisor's cost recommendations (VM
+    right-sizing and shutdowns, reservations, other savings) per subscription; not billed and
+    no QPU, one request per page (``azure_requests``), the app needing Reader on the
+    subscription. Each refresh replaces the provider's current set
     for the account: recommendations still there are updated, ones that disappeared are
     marked resolved (kept, with when they were last seen). Refreshed weekly.
     """
@@ -69,15 +72,19 @@ def cost_recommendations(context: dg.AssetExecutionContext) -> dg.MaterializeRes
     credential_decryptor: CredentialDecryptor = context.resources.credential_decryptor
     # A range run lists every account; partition_key would raise.
     account_ids = list(context.partition_keys)
+    collectors = recommenders_from(context)
     with postgres.connection() as connection:
         report = refresh_accounts(
             account_ids,
             connection=connection,
             decrypt=credential_decryptor.decrypt_credentials,
-            collectors=recommenders_from(context),
+            collectors=collectors,
             run_id=context.run.run_id,
-            # Recommendation requests are paid too: they count against the tenant's budget.
-            meter=BudgetMeter(connection, purpose="refreshing the recommendations"),
+            # Paid recommendation requests count against the tenant's budget, in the
+            # collector's unit (Azure Advisor plans 0 QPU).
+            meter=BudgetMeter(
+                connection, purpose="refreshing the recommendations", collectors=collectors
+            ),
         )
     for refreshed in report.refreshed:
         for note in refreshed.notes:
@@ -125,6 +132,11 @@ def refresh_metadata(report: RefreshReport) -> dict[str, dg.MetadataValue]:
         ),
         # Per account, so a per-tenant request budget can charge each tenant its own.
         PAID_REQUESTS_BY_ACCOUNT_KEY: dg.MetadataValue.json(report.paid_requests_by_account()),
+        # Unbilled requests too (Azure Advisor), as cost_data's azure_requests.
+        **{
+            f"{provider}_requests": dg.MetadataValue.int(count)
+            for provider, count in sorted(report.requests_by_provider().items())
+        },
         "accounts_refreshed": dg.MetadataValue.int(len(report.refreshed)),
         "accounts_without_recommender": dg.MetadataValue.int(len(report.skipped)),
         **{f"recommendations_{name}": dg.MetadataValue.int(n) for name, n in totals.items()},

@@ -39,6 +39,8 @@ class InsightsReport:
     """The insight assets' materialisations in the demo."""
 
     recommendation_paid_requests: int = 0
+    #: Azure Advisor's requests (not billed, no QPU).
+    recommendation_azure_requests: int = 0
     recommendation_accounts: int = 0
     anomalies_stored: int = 0
     tenants: list[TenantInsights] = field(default_factory=list)
@@ -105,6 +107,8 @@ def materialize_insights(
         report.recommendation_accounts += int(refreshed.value) if refreshed is not None else 0
         paid = metadata.get(PAID_REQUESTS_KEY)
         report.recommendation_paid_requests += int(paid.value) if paid is not None else 0
+        azure = metadata.get("azure_requests")
+        report.recommendation_azure_requests += int(azure.value) if azure is not None else 0
 
     anomalies = run([cost_anomalies])
     if not anomalies.success:
@@ -146,10 +150,15 @@ def materialize_insights(
 
 def insights_lines(report: InsightsReport) -> list[str]:
     """The demo summary's insights part, one line per entry."""
+    advisor = (
+        f", {report.recommendation_azure_requests} Azure Advisor requests not billed"
+        if report.recommendation_azure_requests
+        else ""
+    )
     lines = [
         "",
         f"Insights: recommendations refreshed for {report.recommendation_accounts} accounts "
-        f"({report.recommendation_paid_requests} paid requests), "
+        f"({report.recommendation_paid_requests} paid requests{advisor}), "
         f"{report.anomalies_stored} anomalies in the judged days.",
     ]
     for tenant in report.tenants:

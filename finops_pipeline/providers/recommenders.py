@@ -29,6 +29,8 @@ class FetchedRecommendations:
     paid_requests: int = 0
     #: Sources skipped for a reason the user can act on (e.g. a feature not enabled).
     notes: list[str] = field(default_factory=list)
+    #: Every request made, billed or not (Azure Advisor is free; its requests are counted).
+    requests: int = 0
 
 
 class RecommendationCollector(Protocol):

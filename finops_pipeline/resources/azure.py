@@ -14,6 +14,7 @@ from finops_pipeline.db.accounts import CloudAccount
 from finops_pipeline.db.request_budget import UNIT_QPU
 from finops_pipeline.errors import CredentialError
 from finops_pipeline.providers import provider_spec
+from finops_pipeline.providers.azure.advisor import fetch_azure_recommendations
 from finops_pipeline.providers.azure.client import (
     PUBLIC_AUTHORITY_HOST,
     PUBLIC_RESOURCE_MANAGER,
@@ -31,6 +32,7 @@ from finops_pipeline.providers.azure.throttling import (
     CostManagementThrottlingPolicy,
 )
 from finops_pipeline.providers.base import FetchedCosts, ProviderTotals
+from finops_pipeline.providers.recommenders import FetchedRecommendations
 from finops_pipeline.security.credentials import Credentials
 from finops_pipeline.sync.ranges import DateRange
 
@@ -214,3 +216,17 @@ class AzureCostManagementResource(dg.ConfigurableResource):
             requests=totals.requests,
             quota_consumed=totals.qpu_consumed,
         )
+
+    def fetch_recommendations(
+        self, account: CloudAccount, credentials: Credentials
+    ) -> FetchedRecommendations:
+        """The subscription's Azure Advisor cost recommendations (right-sizing, shutdowns,
+        reservations): not billed and no QPU, so 0 paid; every request is counted."""
+        query_client = self.client_for(account, credentials)
+        with query_client.advisor(account.provider_account_id) as advisor:
+            return fetch_azure_recommendations(advisor)
+
+    def planned_recommendation_requests(self, account: CloudAccount) -> int:
+        """What a recommendations refresh reserves from the tenant's QPU budget: nothing, as
+        Advisor consumes no Cost Management QPU."""
+        return 0

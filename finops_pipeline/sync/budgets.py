@@ -142,31 +142,53 @@ def reserve_run(
 
 class BudgetMeter:
     """The request budget for refreshes that call the provider account by account
-    (``sync.recommendation_refresh.PaidRequestMeter``): one paid request is reserved before
-    each account, refused when the tenant's budget is spent, and settled to the real count."""
+    (``sync.recommendation_refresh.PaidRequestMeter``): the account's planned paid units are
+    reserved before it, refused when the tenant's budget is spent, and settled to the real
+    count. The plan and unit are the collector's (``planned_recommendation_requests(account)``,
+    ``paid_request_unit``), else one paid ``request``; a plan of 0 (Azure Advisor: no QPU)
+    reserves nothing, so a spent budget never blocks a free refresh."""
 
-    def __init__(self, connection: psycopg.Connection, *, purpose: str) -> None:
+    def __init__(
+        self,
+        connection: psycopg.Connection,
+        *,
+        purpose: str,
+        collectors: Mapping[str, object] | None = None,
+    ) -> None:
         self._connection = connection
         self._purpose = purpose
         self._month = current_month()
+        self._collectors = dict(collectors or {})
+
+    def _plan(self, account: CloudAccount) -> tuple[str, int]:
+        collector = self._collectors.get(account.provider)
+        plan = getattr(collector, "planned_recommendation_requests", None)
+        unit = str(getattr(collector, "paid_request_unit", UNIT_REQUEST))
+        return unit, (int(plan(account)) if plan is not None else 1)
 
     def allow(self, account: CloudAccount) -> None:
-        """Reserve the account's first paid request, or raise RequestBudgetExceededError."""
+        """Reserve the account's planned paid units, or raise RequestBudgetExceededError."""
+        unit, planned = self._plan(account)
+        if not planned:
+            return
         reserve_requests(
             self._connection,
             account.tenant_id,
-            {(account.id, account.provider): 1},
+            {(account.id, account.provider): planned},
+            unit=unit,
             month=self._month,
             purpose=f"{self._purpose} of account {account.id}",
         )
 
     def record(self, account: CloudAccount, paid_requests: int) -> None:
-        """Replace the reservation with the requests the account really made."""
+        """Replace the reservation with the paid units the account really spent."""
+        unit, planned = self._plan(account)
         record_requests(
             self._connection,
             account.tenant_id,
             account.id,
             account.provider,
-            paid_requests - 1,
+            paid_requests - planned,
+            unit=unit,
             month=self._month,
         )

@@ -56,6 +56,8 @@ class AccountRefresh:
     notes: tuple[str, ...] = ()
     #: The account's largest open recommendations, largest first.
     largest: tuple[Recommendation, ...] = ()
+    #: Every request the fetch made, billed or not.
+    requests: int = 0
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,14 @@ class RefreshReport:
 
     def paid_requests_by_account(self) -> dict[str, int]:
         return {account.account_id: account.paid_requests for account in self.refreshed}
+
+    def requests_by_provider(self) -> dict[str, int]:
+        """Every request (billed or not) per provider, for providers that count them."""
+        totals: dict[str, int] = {}
+        for account in self.refreshed:
+            if account.requests:
+                totals[account.provider] = totals.get(account.provider, 0) + account.requests
+        return totals
 
     def totals(self) -> dict[str, int]:
         names = ("new", "updated", "unchanged", "reopened", "resolved")
@@ -177,6 +187,7 @@ def refresh_accounts(
                 open_savings=savings,
                 open_count=len(open_states),
                 notes=tuple(fetched.notes),
+                requests=fetched.requests,
                 largest=tuple(
                     sorted(
                         (state.recommendation for state in open_states),

@@ -87,6 +87,15 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
     assert re.search(r"\n  \S*finops recommendations --tenant acme-retail ", first)
     # One Azure tenant's subscriptions next to the AWS ones, from the Azure sandbox.
     assert "fabrikam" in first
+    # Azure Advisor's recommendations for its subscriptions (USD and EUR), not billed.
+    assert re.search(
+        r"\n  fabrikam +\d+ open recommendations \([\d,.]+ EUR/month, [\d,.]+ USD/month\); ",
+        first,
+    ), first
+    azure_readers = sum(s.reader for s in AZURE_TENANTS[0].subscriptions)
+    assert statistic(first, r"paid requests, (\d+) Azure Advisor requests not billed") >= (
+        azure_readers
+    )
     assert statistic(first, r"Azure queries\s+(\d+) requests") >= 6
     azure_subscriptions = sum(s.reader for s in AZURE_TENANTS[0].subscriptions)
     aws_accounts = sum(

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
@@ -55,6 +55,9 @@ from finops_pipeline.providers.azure.throttling import (
     QPU_CONSUMED_HEADER,
     CostManagementThrottlingPolicy,
 )
+
+if TYPE_CHECKING:
+    from finops_pipeline.providers.azure.advisor import AdvisorRecommendationsClient
 
 PUBLIC_RESOURCE_MANAGER = "https://management.azure.com"
 PUBLIC_AUTHORITY_HOST = f"https://{AzureAuthorityHosts.AZURE_PUBLIC_CLOUD}"
@@ -145,6 +148,7 @@ class CostManagementQueryClient:
         self.credentials = credentials
         self.endpoints = endpoints or AzureEndpoints()
         opts = options or ClientOptions()
+        self.options = opts
         self.meter = RequestMeter()
         self.throttling = opts.throttling or CostManagementThrottlingPolicy()
         # azure-core's network trace (``logging_enable``) logs request headers and bodies
@@ -186,6 +190,20 @@ class CostManagementQueryClient:
     def close(self) -> None:
         self._client.close()
         self._credential.close()
+
+    def advisor(self, subscription_id: str) -> AdvisorRecommendationsClient:
+        """An Advisor client for one subscription sharing this client's credential (and its
+        cached token), endpoints, transport hook and throttling policy."""
+        from finops_pipeline.providers.azure.advisor import AdvisorRecommendationsClient
+
+        return AdvisorRecommendationsClient(
+            self._credential,
+            self.credentials,
+            subscription_id,
+            self.endpoints,
+            self.options,
+            self.throttling,
+        )
 
     def __enter__(self) -> CostManagementQueryClient:
         return self

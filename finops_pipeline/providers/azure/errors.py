@@ -18,6 +18,9 @@ from finops_pipeline.errors import (
 
 #: The built-in role that can run Cost Management queries on a scope, and nothing else.
 COST_MANAGEMENT_READER_ROLE = "Cost Management Reader"
+#: The built-in role Advisor's recommendations need on the subscription (Advisor reads with
+#: Reader, or Contributor/Owner; Cost Management Reader does not include it).
+ADVISOR_READER_ROLE = "Reader"
 
 
 class AzureConfigurationError(ConfigurationError):

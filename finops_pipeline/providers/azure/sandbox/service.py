@@ -11,7 +11,10 @@ It answers:
   ``timePeriod`` (``to`` inclusive), Daily granularity, the aggregation names and up to two
   groupings (``ServiceName``, ``Meter``), pages ``page_size`` rows at a time (or ``$top``),
   and links pages with a ``nextLink`` whose ``$skiptoken`` is bound to the body: a changed body
-  on a later page is refused with a 400.
+  on a later page is refused with a 400;
+* ``GET /subscriptions/{id}/providers/Microsoft.Advisor/recommendations`` (``$filter=Category eq
+  'Cost'``): the subscription's cost recommendations from :mod:`.advisor`, ``advisor_page_size``
+  (or ``$top``) a page, linked by a signed ``$skiptoken``; the same 404 and 403 as the Query.
 
 Two deliberate differences from the real service: a Daily window longer than one month is
 refused with a 400, where the service truncates it silently (so a client bug shows as an error,
@@ -40,6 +43,9 @@ from urllib.parse import SplitResult, parse_qs, quote, urlsplit
 from finops_pipeline.providers.aws.sandbox.generator import Pull
 from finops_pipeline.providers.aws.sandbox.hook import read_generation
 from finops_pipeline.providers.azure.query import DEFAULT_GROUPING, query_keeps_whole_window
+from finops_pipeline.providers.azure.sandbox.advisor import (
+    cost_recommendations as advisor_recommendations,
+)
 from finops_pipeline.providers.azure.sandbox.catalogue import (
     DEFAULT_TENANTS,
     SandboxSubscription,
@@ -70,6 +76,13 @@ DEFAULT_THROTTLE_WAITS: Mapping[str, float] = {
 }
 HOURLY_QPU_QUOTA = 600
 _QUERY_SUFFIX = "/providers/microsoft.costmanagement/query"
+_QUERY_ACTION = "Microsoft.CostManagement/query/action"
+_ADVISOR_SUFFIX = "/providers/microsoft.advisor/recommendations"
+_ADVISOR_ACTION = "Microsoft.Advisor/recommendations/read"
+#: The filters the sandbox's Advisor list understands (the collector sends the Cost one).
+_ADVISOR_FILTERS = frozenset({"", "Category eq 'Cost'"})
+_ADVISOR_SKIP_DOMAIN = b"finops-azure-sandbox-advisor-skiptoken-v1"
+DEFAULT_ADVISOR_PAGE_SIZE = 25
 _AGGREGATABLE = frozenset({"Cost", "PreTaxCost", "CostUSD", "UsageQuantity"})
 _GROUPABLE = frozenset(DEFAULT_GROUPING)
 _TOKEN_DOMAIN = b"finops-azure-sandbox-token-v1"
@@ -107,12 +120,14 @@ class AzureSandboxSettings:
     generation: int | None = 0
     #: Return the columns in a shuffled (but deterministic) order.
     shuffle_columns: bool = False
+    #: Advisor recommendations per list page (``$top`` may ask for fewer).
+    advisor_page_size: int = DEFAULT_ADVISOR_PAGE_SIZE
     resource_manager: str = SANDBOX_RESOURCE_MANAGER
     authority_host: str = SANDBOX_AUTHORITY_HOST
 
     def __post_init__(self) -> None:
-        if self.page_size < 1:
-            raise ValueError("page_size must be at least 1")
+        if self.page_size < 1 or self.advisor_page_size < 1:
+            raise ValueError("page sizes must be at least 1")
         if not 0.0 <= self.throttle_rate <= 1.0:
             raise ValueError("throttle_rate must be between 0 and 1")
 
@@ -133,6 +148,10 @@ class SandboxCounts:
     pages: int = 0
     throttled: int = 0
     rejected: int = 0
+    #: Advisor list pages answered (each a request; not billed, no QPU).
+    advisor_pages: int = 0
+    #: Advisor list requests per subscription id, answered or refused.
+    advisor_requests_by_subscription: Counter[str] = field(default_factory=Counter)
     qpu_consumed: int = 0
     by_status: Counter[int] = field(default_factory=Counter)
     rows_by_query: list[int] = field(default_factory=list)
@@ -300,6 +319,13 @@ class AzureCostManagementSandbox:
     ) -> SandboxResponse:
         try:
             claims = self._verify(headers.get("authorization"))
+            if method == "GET" and parts.path.lower().endswith(_ADVISOR_SUFFIX):
+                scope = parts.path[: -len(_ADVISOR_SUFFIX)]
+                subscription = self._subscription(scope, claims["tid"], _ADVISOR_ACTION)
+                if self._throttled():
+                    return self._throttle_response()
+                params = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+                return self._advisor(scope, subscription, params)
             if method != "POST" or not parts.path.lower().endswith(_QUERY_SUFFIX):
                 raise SandboxError(
                     404, "NotFound", "The sandbox serves Cost Management queries only."
@@ -317,7 +343,9 @@ class AzureCostManagementSandbox:
                     self.counts.rejections.append(error.message)
             return _arm_error(error.status, error.code, error.message)
 
-    def _subscription(self, scope: str, tenant_id: str) -> SandboxSubscription:
+    def _subscription(
+        self, scope: str, tenant_id: str, action: str = _QUERY_ACTION
+    ) -> SandboxSubscription:
         segments = [segment for segment in scope.split("/") if segment]
         if len(segments) != 2 or segments[0].lower() != "subscriptions":
             raise SandboxError(400, "BadRequest", "The sandbox serves subscription scopes only.")
@@ -332,7 +360,7 @@ class AzureCostManagementSandbox:
                 403,
                 "AuthorizationFailed",
                 f"The client '{tenant.client_id}' does not have authorization to perform action "
-                f"'Microsoft.CostManagement/query/action' over scope '{scope}'.",
+                f"'{action}' over scope '{scope}'.",
             )
         return subscription
 
@@ -351,6 +379,10 @@ class AzureCostManagementSandbox:
         response = _arm_error(429, "429", "Too many requests. Please retry.")
         for name, seconds in self.settings.throttle_waits.items():
             response.headers[name] = f"{seconds:g}"
+        # Resource Manager's own throttling (Advisor) names its wait in Retry-After.
+        response.headers.setdefault(
+            "retry-after", f"{max(self.settings.throttle_waits.values(), default=1):g}"
+        )
         return response
 
     def _query(
@@ -403,6 +435,63 @@ class AzureCostManagementSandbox:
         text = _result_text(scope, columns, page_rows, next_link)
         headers["content-type"] = "application/json; charset=utf-8"
         return SandboxResponse(200, headers, text.encode("utf-8"))
+
+    def _advisor(
+        self, scope: str, subscription: SandboxSubscription, params: Mapping[str, str]
+    ) -> SandboxResponse:
+        """One page of ``GET {subscription}/providers/Microsoft.Advisor/recommendations``."""
+        with self._lock:
+            self.counts.advisor_requests_by_subscription[subscription.subscription_id] += 1
+        if not params.get("api-version"):
+            raise SandboxError(400, "MissingApiVersionParameter", "api-version is required.")
+        query_filter = params.get("$filter", "")
+        if query_filter not in _ADVISOR_FILTERS:
+            raise SandboxError(400, "BadRequest", "The sandbox filters by Category eq 'Cost'.")
+        try:
+            top = int(params.get("$top", self.settings.advisor_page_size))
+        except ValueError:
+            raise SandboxError(400, "BadRequest", "$top must be a number.") from None
+        if top < 1:
+            raise SandboxError(400, "BadRequest", "$top must be positive.")
+        pull = self.settings.pull()
+        bound = f"{subscription.subscription_id}|{query_filter}|{pull.as_of}|{pull.generation}"
+        offset = 0
+        token = params.get("$skiptoken") or params.get("$skipToken")
+        if token:
+            offset = self._read_advisor_skiptoken(token, bound)
+        items = advisor_recommendations(self.settings.seed, subscription, pull)
+        size = min(top, self.settings.advisor_page_size)
+        page = items[offset : offset + size]
+        document: dict[str, Any] = {"value": page}
+        if offset + size < len(items):
+            payload = f"{bound}:{offset + size}"
+            signature = hmac.new(_ADVISOR_SKIP_DOMAIN, payload.encode(), "sha256").hexdigest()
+            next_token = base64.urlsafe_b64encode(f"{payload}:{signature[:16]}".encode()).decode()
+            query = {"api-version": params["api-version"], "$skiptoken": next_token}
+            if query_filter:
+                query["$filter"] = query_filter
+            document["nextLink"] = (
+                f"{self.settings.resource_manager}{scope}/providers/Microsoft.Advisor/"
+                "recommendations?"
+                + "&".join(f"{key}={quote(value, safe='')}" for key, value in query.items())
+            )
+        with self._lock:
+            self.counts.advisor_pages += 1
+        return _json(200, document)
+
+    def _read_advisor_skiptoken(self, token: str, bound: str) -> int:
+        try:
+            text = base64.urlsafe_b64decode(token).decode()
+            payload, signature = text.rsplit(":", 1)
+            fingerprint, offset = payload.rsplit(":", 1)
+            expected = hmac.new(_ADVISOR_SKIP_DOMAIN, payload.encode(), "sha256").hexdigest()
+            valid = hmac.compare_digest(signature, expected[:16]) and fingerprint == bound
+            position = int(offset)
+        except ValueError:
+            raise SandboxError(400, "BadRequest", "Invalid $skiptoken.") from None
+        if not valid:
+            raise SandboxError(400, "BadRequest", "Invalid or expired $skiptoken.")
+        return position
 
     def _skiptoken(self, fingerprint: str, offset: int) -> str:
         payload = f"{fingerprint}:{offset}"
