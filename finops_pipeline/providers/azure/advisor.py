@@ -37,10 +37,10 @@ from finops_pipeline.providers.azure.client import (
     AzureEndpoints,
     ClientOptions,
     RequestMeter,
-    _aadsts_suffix,
-    _caused_by_network,
-    _from_resource_manager,
+    aadsts_suffix,
     arm_error_code,
+    caused_by_network,
+    from_resource_manager,
     network_error,
 )
 from finops_pipeline.providers.azure.credentials import AzureClientSecretCredentials
@@ -183,14 +183,14 @@ class AdvisorRecommendationsClient:
         followed.add(link)
 
     def _translate(self, error: Exception) -> ProviderError:
-        if isinstance(error, ClientAuthenticationError) and not _from_resource_manager(
+        if isinstance(error, ClientAuthenticationError) and not from_resource_manager(
             error, self.endpoints
         ):
-            if _caused_by_network(error):
+            if caused_by_network(error):
                 return network_error(self.endpoints.authority_host, "Entra ID")
             return AzureAuthenticationError(
                 f"Entra ID refused the client secret of app {self.credentials.client_id} in "
-                f"tenant {self.credentials.tenant_id}{_aadsts_suffix(error)}. Check the tenant "
+                f"tenant {self.credentials.tenant_id}{aadsts_suffix(error)}. Check the tenant "
                 "id and the secret (it may have expired), then store a new one for the account."
             )
         if isinstance(error, HttpResponseError) and error.status_code is not None:
@@ -205,7 +205,7 @@ class AdvisorRecommendationsClient:
             )
         if isinstance(error, DeserializationError):
             return _malformed(self.label)
-        if isinstance(error, ServiceRequestError | ServiceResponseError) or _caused_by_network(
+        if isinstance(error, ServiceRequestError | ServiceResponseError) or caused_by_network(
             error
         ):
             return network_error(self.endpoints.resource_manager, "Resource Manager")

@@ -276,15 +276,15 @@ class CostManagementQueryClient:
             )
 
     def _translate(self, error: AzureError, scope: CostScope) -> ProviderError:
-        if isinstance(error, ClientAuthenticationError) and not _from_resource_manager(
+        if isinstance(error, ClientAuthenticationError) and not from_resource_manager(
             error, self.endpoints
         ):
-            if _caused_by_network(error):
+            if caused_by_network(error):
                 return network_error(self.endpoints.authority_host, "Entra ID")
             return AzureAuthenticationError(
                 f"Entra ID refused the client secret of app {self.credentials.client_id} in "
                 f"tenant {self.credentials.tenant_id}"
-                f"{_aadsts_suffix(error)}. Check the tenant id and the secret (it may have "
+                f"{aadsts_suffix(error)}. Check the tenant id and the secret (it may have "
                 "expired), then store a new one for the account."
             )
         if isinstance(error, HttpResponseError) and error.status_code is not None:
@@ -292,7 +292,7 @@ class CostManagementQueryClient:
             return error_for_status(
                 error.status_code, arm_error_code(text), scope=scope, credentials=self.credentials
             )
-        if isinstance(error, ServiceRequestError | ServiceResponseError) or _caused_by_network(
+        if isinstance(error, ServiceRequestError | ServiceResponseError) or caused_by_network(
             error
         ):
             return network_error(self.endpoints.resource_manager, "Resource Manager")
@@ -304,14 +304,14 @@ class CostManagementQueryClient:
         return failure
 
 
-def _from_resource_manager(error: ClientAuthenticationError, endpoints: AzureEndpoints) -> bool:
+def from_resource_manager(error: ClientAuthenticationError, endpoints: AzureEndpoints) -> bool:
     response = getattr(error, "response", None)
     request = getattr(response, "request", None)
     url = getattr(request, "url", "") or ""
     return url.startswith(endpoints.resource_manager + "/")
 
 
-def _caused_by_network(error: BaseException) -> bool:
+def caused_by_network(error: BaseException) -> bool:
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -322,7 +322,7 @@ def _caused_by_network(error: BaseException) -> bool:
     return False
 
 
-def _aadsts_suffix(error: BaseException) -> str:
+def aadsts_suffix(error: BaseException) -> str:
     match = _AADSTS.search(str(getattr(error, "message", "") or error))
     return f" ({match.group()})" if match else ""
 
