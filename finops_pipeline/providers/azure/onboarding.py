@@ -12,7 +12,7 @@ from typing import Any
 from finops_pipeline.errors import ConfigurationError
 from finops_pipeline.providers.azure.client import AzureEndpoints
 from finops_pipeline.providers.azure.credentials import AzureClientSecretCredentials
-from finops_pipeline.providers.azure.errors import COST_MANAGEMENT_READER_ROLE
+from finops_pipeline.providers.azure.errors import ADVISOR_READER_ROLE, COST_MANAGEMENT_READER_ROLE
 from finops_pipeline.providers.azure.query import CostScope
 from finops_pipeline.providers.base import AccountOnboarding, OnboardedAccount, SecretReader
 from finops_pipeline.security.credentials import Secret
@@ -75,6 +75,10 @@ def role_assignment_lines(*, subscription_id: str, client_id: str) -> list[str]:
         f" --scope {scope}",
         f"  (or Azure portal > Subscriptions > Access control (IAM) > Add role assignment > "
         f"{COST_MANAGEMENT_READER_ROLE})",
+        f"For Advisor's cost recommendations (the weekly cost_recommendations refresh), also "
+        f"grant {ADVISOR_READER_ROLE}:",
+        f'  az role assignment create --assignee {client_id} --role "{ADVISOR_READER_ROLE}"'
+        f" --scope {scope}",
         "Then run `finops accounts validate` to check a token and a one-day query.",
     ]
 

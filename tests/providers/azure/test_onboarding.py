@@ -67,6 +67,7 @@ def test_bad_input_is_one_typed_line(changes: dict[str, object], message: str) -
 def test_the_role_assignment_names_the_role_the_app_and_the_scope() -> None:
     text = "\n".join(role_assignment_lines(subscription_id=SUBSCRIPTION, client_id=APP))
     assert '--role "Cost Management Reader"' in text
+    assert '--role "Reader"' in text  # Advisor's recommendations
     assert f"--assignee {APP}" in text and f"--scope /subscriptions/{SUBSCRIPTION}" in text
 
 
