@@ -249,7 +249,7 @@ def accounts_list(output: str) -> None:
     if output == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    from finops_pipeline.db.request_budget import budget_statuses
+    from finops_pipeline.db.request_budget import UNIT_QPU, UNIT_REQUEST, budget_statuses
 
     members: dict[str, int] = {}
     for row in rows:
@@ -264,12 +264,19 @@ def accounts_list(output: str) -> None:
         click.echo(
             f"{row['id']}  {row['tenant_id']:<16} {row['provider']} {row['provider_account_id']}"
             f"  {row['credential_kind']:<14} {row['status']:<8} {row['name']}{role}"
-            f"  ({row['paid_requests_this_month']} paid requests this month)"
+            f"  ({row['paid_requests_this_month']} paid requests"
+            + (f", {row['qpu_this_month']} QPU" if row["qpu_this_month"] else "")
+            + " this month)"
         )
+    tenants = sorted({row["tenant_id"] for row in rows})
     with database() as connection:
-        statuses = budget_statuses(connection, sorted({row["tenant_id"] for row in rows}))
-    for tenant, status in statuses.items():
-        click.echo(f"tenant {tenant}: {status.summary}")
+        statuses = [
+            status
+            for unit in (UNIT_REQUEST, UNIT_QPU)
+            for status in budget_statuses(connection, tenants, unit=unit).values()
+        ]
+    for status in sorted(statuses, key=lambda status: status.tenant_id):
+        click.echo(f"tenant {status.tenant_id}: {status.summary}")
 
 
 @accounts.command("discover")

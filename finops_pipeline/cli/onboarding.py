@@ -26,7 +26,7 @@ from finops_pipeline.db.accounts import (
     set_account_status,
 )
 from finops_pipeline.db.organizations import find_member_id, take_over_member
-from finops_pipeline.db.request_budget import account_requests
+from finops_pipeline.db.request_budget import UNIT_QPU, account_requests
 from finops_pipeline.db.tenants import check_tenant_id, ensure_tenant
 from finops_pipeline.errors import ConfigurationError, FinopsError, UnsupportedProviderError
 from finops_pipeline.providers import provider_spec
@@ -146,7 +146,9 @@ def add_account(
 
 
 def account_summary(
-    account: CloudAccount, paid_requests_this_month: int | None = None
+    account: CloudAccount,
+    paid_requests_this_month: int | None = None,
+    qpu_this_month: int | None = None,
 ) -> dict[str, Any]:
     """The account's public fields; never the credentials, nor the external id."""
     return {
@@ -165,14 +167,18 @@ def account_summary(
         "management_account": account.management_account,
         "payer_account_id": account.payer_account_id,
         "paid_requests_this_month": paid_requests_this_month,
+        # Query processing units consumed (Azure's budget unit); None when it consumed none.
+        "qpu_this_month": qpu_this_month,
     }
 
 
 def account_summaries(connection: psycopg.Connection) -> list[dict[str, Any]]:
-    """Every account's public fields and paid requests this month, oldest first."""
+    """Every account's public fields, paid requests and QPU this month, oldest first."""
     spent = account_requests(connection)
+    qpu = account_requests(connection, unit=UNIT_QPU)
     return [
-        account_summary(account, spent.get(account.id, 0)) for account in list_accounts(connection)
+        account_summary(account, spent.get(account.id, 0), qpu.get(account.id))
+        for account in list_accounts(connection)
     ]
 
 

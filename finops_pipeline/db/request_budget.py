@@ -44,11 +44,16 @@ class BudgetStatus:
 
     @property
     def summary(self) -> str:
-        """ "12 of 100 requests in 2026-12" or "12 requests in 2026-12 (no budget)"."""
+        """ "12 of 100 requests in 2026-12" or "12 QPU in 2026-12 (no budget)"."""
         month = self.month.strftime("%Y-%m")
         if self.limit is None:
-            return f"{self.used} {self.unit}s in {month} (no budget)"
-        return f"{self.used} of {self.limit} {self.unit}s in {month}"
+            return f"{self.used} {unit_label(self.unit)} in {month} (no budget)"
+        return f"{self.used} of {self.limit} {unit_label(self.unit)} in {month}"
+
+
+def unit_label(unit: str) -> str:
+    """How messages count ``unit``: "requests", "QPU"."""
+    return "QPU" if unit == UNIT_QPU else f"{unit}s"
 
 
 def current_month(today: dt.date | None = None) -> dt.date:
@@ -152,8 +157,9 @@ def reserve_requests(
         used = _used(connection, tenant_id, unit, month)
         limit = int(budget[0]) if budget else None
         if limit is not None and used + needed > limit:
+            counted = "paid requests" if unit == UNIT_REQUEST else unit_label(unit)
             raise RequestBudgetExceededError(
-                f"Tenant {tenant_id!r} has used {used} of its {limit} paid {unit}s for "
+                f"Tenant {tenant_id!r} has used {used} of its {limit} {counted} for "
                 f"{month:%Y-%m}, and {purpose} needs at least {needed} more; nothing was "
                 "requested from the provider and no data changed. Raise the budget with "
                 f"`finops budget set --tenant {tenant_id}{_unit_option(unit)} --monthly-requests "

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from finops_pipeline.cli.commands import main
+from finops_pipeline.db.request_budget import UNIT_QPU, record_requests
 from finops_pipeline.providers.azure.sandbox import (
     SANDBOX_AUTHORITY_HOST,
     SANDBOX_RESOURCE_MANAGER,
@@ -134,3 +135,23 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert result.exit_code == 1
     assert message in result.stderr and "Traceback" not in result.output + result.stderr
     assert connection.execute("SELECT count(*) FROM cloud_accounts").fetchone() == (0,)
+
+
+def test_accounts_list_shows_the_qpu_an_azure_subscription_consumed_this_month(
+    env: dict[str, str], connection: psycopg.Connection
+) -> None:
+    added = add(env, PRODUCTION.subscription_id, FINOPS_AZURE_CLIENT_SECRET=SECRET)
+    account_id = added.stdout.strip()
+    assert finops(env, "budget", "set", "--tenant", "contoso", "--unit", "qpu",
+                  "--monthly-requests", "500").exit_code == 0  # fmt: skip
+    record_requests(connection, "contoso", account_id, "azure", 42, unit=UNIT_QPU)
+    connection.commit()
+
+    listed = finops(env, "accounts", "list")
+    assert listed.exit_code == 0, listed.stderr
+    [line] = [line for line in listed.stdout.splitlines() if line.startswith(account_id)]
+    assert line.endswith("(0 paid requests, 42 QPU this month)")
+    assert "tenant contoso: 42 of 500 QPU in " in listed.stdout
+
+    [row] = json.loads(finops(env, "accounts", "list", "--output", "json").stdout)
+    assert (row["paid_requests_this_month"], row["qpu_this_month"]) == (0, 42)

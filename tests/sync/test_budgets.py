@@ -235,7 +235,7 @@ def test_azure_counts_qpu_refuses_over_its_budget_before_any_query_and_settles_t
         env=env,
     )
     assert capped.exit_code == 0, capped.output
-    assert "tenant contoso: 0 of 2 qpus in " in capped.output
+    assert "tenant contoso: 0 of 2 QPU in " in capped.output
     with dg.instance_for_test() as instance:
         refused = run(instance, database_url, encryption_key, [subscription])
         assert not refused.success
@@ -249,7 +249,7 @@ def test_azure_counts_qpu_refuses_over_its_budget_before_any_query_and_settles_t
             "SELECT error FROM account_sync_runs WHERE status = 'failed'"
         ).fetchone()[0]
         assert error.startswith(
-            "RequestBudgetExceededError: Tenant 'contoso' has used 0 of its 2 paid qpus for "
+            "RequestBudgetExceededError: Tenant 'contoso' has used 0 of its 2 QPU for "
         ), error
         assert "needs at least 3 more" in error
         assert "`finops budget set --tenant contoso --unit qpu --monthly-requests N`" in error
