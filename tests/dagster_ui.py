@@ -200,6 +200,17 @@ def backfill_state(port: int, backfill_id: str) -> tuple[str, list[tuple[str, st
     return result["status"], [(run["runId"], run["status"]) for run in result["runs"]]
 
 
+# Runs the command as a terminal would: with SIGINT's default action. A test run started as a
+# background job (`pytest &`, a CI runner) ignores SIGINT, every child inherits that, and a
+# Python program that starts with SIGINT ignored never raises KeyboardInterrupt: plain
+# `dagster dev` then sat out Ctrl-C (its webserver and daemon install handlers of their own
+# and stopped; it did not). `finops ui` restores the handler itself.
+_AS_FROM_A_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
+
+
 class UiProcess:
     """``finops ui`` (or any ``dagster dev`` command) in its own process group."""
 
@@ -212,7 +223,7 @@ class UiProcess:
         diagnostics = str(Path(__file__).with_name("ui_diagnostics"))
         python_path = os.pathsep.join(filter(None, [diagnostics, env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            list(command),
+            [sys.executable, "-c", _AS_FROM_A_TERMINAL, *command],
             env={**env, "PYTHONPATH": python_path},
             stdout=self._log,
             stderr=subprocess.STDOUT,

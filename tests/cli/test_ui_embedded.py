@@ -162,10 +162,8 @@ def test_ui_sensors_tick_cleanly_on_every_launch_and_a_backfill_completes(
         print(f"\n{'dagster dev' if plain else 'finops ui'}: {report.line()}")
         failed = report.failed_ticks
         assert not failed, f"launch {launch}: {len(failed)} failed ticks, first: {failed[0].error}"
-        if not plain:
-            # finops ui stops what it started; plain dagster dev's shutdown is Dagster's own,
-            # and what it leaves is killed (as a person would) and reported above.
-            assert not report.killed, report.line()
+        # Ctrl-C stopped every process within a minute: nothing had to be killed.
+        assert not report.killed, report.line()
         # Every process let go of the server, and the last one (or, after a kill, the
         # server's watchdog) stopped it.
         assert wait_until_stopped(pgdata), f"the server still runs after launch {launch}"
