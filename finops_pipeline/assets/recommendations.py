@@ -49,7 +49,7 @@ RECOMMENDATION_COLUMNS = dg.TableSchema(
     # Paid Cost Explorer requests, like cost_data's: the same concurrency pool.
     pool=COST_EXPLORER_POOL,
     group_name="insights",
-    kinds={"postgres", "aws"},
+    kinds={"postgres", "aws", "gcp"},
     owners=["team:finops"],
     tags={"domain": "finops"},
     metadata={
@@ -61,7 +61,10 @@ def cost_recommendations(context: dg.AssetExecutionContext) -> dg.MaterializeRes
     """What each account could save, as its cloud provider recommends it (estimated monthly).
 
     AWS: EC2 rightsizing and Savings Plans purchases from Cost Explorer, two paid requests per
-    account and refresh for most accounts. Each refresh replaces the provider's current set
+    account and refresh for most accounts. GCP: Recommender's cost recommenders (VM sizing,
+    idle VMs, disks, addresses and images, committed use discounts, Cloud SQL) per project, at
+    the zones and regions of FINOPS_GCP_RECOMMENDER_LOCATIONS: free requests, 18 per project
+    with the default locations, counted in gcp_recommender_requests. Each refresh replaces the provider's current set
     for the account: recommendations still there are updated, ones that disappeared are
     marked resolved (kept, with when they were last seen). Refreshed weekly.
     """
@@ -128,6 +131,8 @@ def refresh_metadata(report: RefreshReport) -> dict[str, dg.MetadataValue]:
         "accounts_refreshed": dg.MetadataValue.int(len(report.refreshed)),
         "accounts_without_recommender": dg.MetadataValue.int(len(report.skipped)),
         **{f"recommendations_{name}": dg.MetadataValue.int(n) for name, n in totals.items()},
+        # Free requests (GCP Recommender's), counted apart from the paid ones.
+        **{name: dg.MetadataValue.int(n) for name, n in sorted(report.usage_metrics().items())},
     }
     for currency, amount in sorted(report.open_savings().items()):
         metadata[f"open_monthly_savings_{currency}"] = dg.MetadataValue.text(str(amount))

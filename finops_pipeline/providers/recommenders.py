@@ -29,12 +29,18 @@ class FetchedRecommendations:
     paid_requests: int = 0
     #: Sources skipped for a reason the user can act on (e.g. a feature not enabled).
     notes: list[str] = field(default_factory=list)
+    #: Free requests and other provider measures, by metadata name (e.g. GCP's
+    #: ``gcp_recommender_requests``); summed over accounts into the run's metadata.
+    usage_metrics: dict[str, int] = field(default_factory=dict)
 
 
 class RecommendationCollector(Protocol):
     """Fetches one account's complete current set of savings recommendations."""
 
     provider: str
+    #: Optional; False when the provider does not bill these requests (GCP Recommender):
+    #: its accounts are then not metered against the tenant's request budget.
+    # recommendation_requests_paid: bool = True
 
     def fetch_recommendations(
         self, account: CloudAccount, credentials: Credentials

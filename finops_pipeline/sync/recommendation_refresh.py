@@ -56,6 +56,8 @@ class AccountRefresh:
     notes: tuple[str, ...] = ()
     #: The account's largest open recommendations, largest first.
     largest: tuple[Recommendation, ...] = ()
+    #: Free requests and other provider measures (``FetchedRecommendations.usage_metrics``).
+    usage_metrics: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,14 @@ class RefreshReport:
 
     def paid_requests_by_account(self) -> dict[str, int]:
         return {account.account_id: account.paid_requests for account in self.refreshed}
+
+    def usage_metrics(self) -> dict[str, int]:
+        """Each provider measure summed over the refreshed accounts."""
+        totals: dict[str, int] = {}
+        for account in self.refreshed:
+            for name, value in account.usage_metrics.items():
+                totals[name] = totals.get(name, 0) + value
+        return totals
 
     def totals(self) -> dict[str, int]:
         names = ("new", "updated", "unchanged", "reopened", "resolved")
@@ -135,11 +145,14 @@ def refresh_accounts(
                 report.skipped.append(account_id)
                 continue
             collector = recommender_for(account.provider, collectors)
-            if meter is not None:
-                meter.allow(account)
+            # A free recommender (GCP's) neither reserves nor spends the tenant's budget: a
+            # reservation would stay charged when its refresh fails.
+            metered = meter if getattr(collector, "recommendation_requests_paid", True) else None
+            if metered is not None:
+                metered.allow(account)
             fetched = collector.fetch_recommendations(account, decrypt(account))
-            if meter is not None:
-                meter.record(account, fetched.paid_requests)
+            if metered is not None:
+                metered.record(account, fetched.paid_requests)
             plan = refresh_recommendations(
                 connection,
                 account,
@@ -183,6 +196,7 @@ def refresh_accounts(
                         key=lambda r: (-r.estimated_monthly_savings, r.key),
                     )[:PREVIEW_ROWS]
                 ),
+                usage_metrics=dict(fetched.usage_metrics),
             )
         )
     return report
