@@ -41,7 +41,7 @@ from finops_pipeline.providers.gcp.recommendations import (
     CostRecommender,
 )
 
-DEFAULT_PAGE_SIZE = 4
+DEFAULT_PAGE_SIZE = 3
 CURRENCY = "USD"
 MONTH = "2592000s"
 DEFAULT_SEED = 20261201
