@@ -20,6 +20,8 @@ from finops_pipeline.assets.summary import cost_summary
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME, TENANTS_PARTITIONS_NAME
 
 _DEMO_TAGS = {"finops/source": "demo"}
+#: Metadata names of providers' free recommendation requests (counted, never billed).
+FREE_REQUEST_KEYS = ("gcp_recommender_requests",)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class InsightsReport:
     """The insight assets' materialisations in the demo."""
 
     recommendation_paid_requests: int = 0
+    recommendation_free_requests: int = 0
     recommendation_accounts: int = 0
     anomalies_stored: int = 0
     tenants: list[TenantInsights] = field(default_factory=list)
@@ -105,6 +108,9 @@ def materialize_insights(
         report.recommendation_accounts += int(refreshed.value) if refreshed is not None else 0
         paid = metadata.get(PAID_REQUESTS_KEY)
         report.recommendation_paid_requests += int(paid.value) if paid is not None else 0
+        report.recommendation_free_requests += sum(
+            int(metadata[key].value) for key in FREE_REQUEST_KEYS if key in metadata
+        )
 
     anomalies = run([cost_anomalies])
     if not anomalies.success:
@@ -149,7 +155,13 @@ def insights_lines(report: InsightsReport) -> list[str]:
     lines = [
         "",
         f"Insights: recommendations refreshed for {report.recommendation_accounts} accounts "
-        f"({report.recommendation_paid_requests} paid requests), "
+        f"({report.recommendation_paid_requests} paid requests"
+        + (
+            f", {report.recommendation_free_requests} free GCP Recommender requests"
+            if report.recommendation_free_requests
+            else ""
+        )
+        + "), "
         f"{report.anomalies_stored} anomalies in the judged days.",
     ]
     for tenant in report.tenants:
