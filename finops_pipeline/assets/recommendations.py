@@ -49,7 +49,7 @@ RECOMMENDATION_COLUMNS = dg.TableSchema(
     # Paid Cost Explorer requests, like cost_data's: the same concurrency pool.
     pool=COST_EXPLORER_POOL,
     group_name="insights",
-    kinds={"postgres", "aws", "azure"},
+    kinds={"postgres", "aws", "azure", "gcp"},
     owners=["team:finops"],
     tags={"domain": "finops"},
     metadata={
@@ -64,8 +64,11 @@ def cost_recommendations(context: dg.AssetExecutionContext) -> dg.MaterializeRes
     account and refresh for most accounts. Azure: Advisor's cost recommendations (VM
     right-sizing and shutdowns, reservations, other savings) per subscription; not billed and
     no QPU, one request per page (``azure_requests``), the app needing Reader on the
-    subscription. Each refresh replaces the provider's current set
-    for the account: recommendations still there are updated, ones that disappeared are
+    subscription. GCP: Recommender's cost recommenders (VM sizing, idle VMs, disks, addresses
+    and images, committed use discounts, Cloud SQL) per project, at the zones and regions of
+    FINOPS_GCP_RECOMMENDER_LOCATIONS; free, 18 requests per project with the default
+    locations (``gcp_requests``). Each refresh replaces the provider's current set for the
+    account: recommendations still there are updated, ones that disappeared are
     marked resolved (kept, with when they were last seen). Refreshed weekly.
     """
     postgres: PostgresResource = context.resources.postgres

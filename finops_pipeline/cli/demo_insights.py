@@ -20,6 +20,8 @@ from finops_pipeline.assets.summary import cost_summary
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME, TENANTS_PARTITIONS_NAME
 
 _DEMO_TAGS = {"finops/source": "demo"}
+#: Providers whose recommenders are free, as the demo's summary names them.
+UNBILLED_RECOMMENDERS = {"azure": "Azure Advisor", "gcp": "GCP Recommender"}
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,9 @@ class InsightsReport:
     """The insight assets' materialisations in the demo."""
 
     recommendation_paid_requests: int = 0
-    #: Azure Advisor's requests (not billed, no QPU).
-    recommendation_azure_requests: int = 0
+    #: Requests of the recommenders that do not bill them, per provider (Azure Advisor,
+    #: GCP Recommender), from the ``<provider>_requests`` metadata.
+    recommendation_unbilled_requests: dict[str, int] = field(default_factory=dict)
     recommendation_accounts: int = 0
     anomalies_stored: int = 0
     tenants: list[TenantInsights] = field(default_factory=list)
@@ -107,8 +110,11 @@ def materialize_insights(
         report.recommendation_accounts += int(refreshed.value) if refreshed is not None else 0
         paid = metadata.get(PAID_REQUESTS_KEY)
         report.recommendation_paid_requests += int(paid.value) if paid is not None else 0
-        azure = metadata.get("azure_requests")
-        report.recommendation_azure_requests += int(azure.value) if azure is not None else 0
+        for provider in UNBILLED_RECOMMENDERS:
+            counted = metadata.get(f"{provider}_requests")
+            if counted is not None:
+                unbilled = report.recommendation_unbilled_requests
+                unbilled[provider] = unbilled.get(provider, 0) + int(counted.value)
 
     anomalies = run([cost_anomalies])
     if not anomalies.success:
@@ -150,15 +156,15 @@ def materialize_insights(
 
 def insights_lines(report: InsightsReport) -> list[str]:
     """The demo summary's insights part, one line per entry."""
-    advisor = (
-        f", {report.recommendation_azure_requests} Azure Advisor requests not billed"
-        if report.recommendation_azure_requests
-        else ""
+    unbilled = "".join(
+        f", {count} {UNBILLED_RECOMMENDERS[provider]} requests not billed"
+        for provider, count in sorted(report.recommendation_unbilled_requests.items())
+        if count
     )
     lines = [
         "",
         f"Insights: recommendations refreshed for {report.recommendation_accounts} accounts "
-        f"({report.recommendation_paid_requests} paid requests{advisor}), "
+        f"({report.recommendation_paid_requests} paid requests{unbilled}), "
         f"{report.anomalies_stored} anomalies in the judged days.",
     ]
     for tenant in report.tenants:

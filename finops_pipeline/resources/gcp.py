@@ -37,7 +37,18 @@ from finops_pipeline.providers.gcp.collector import (
     read_project_watermarks,
 )
 from finops_pipeline.providers.gcp.credentials import ExportKey, GcpServiceAccountCredentials
+from finops_pipeline.providers.gcp.recommendations import (
+    DEFAULT_LOCATIONS,
+    RecommenderLocations,
+    locations_from_env,
+)
+from finops_pipeline.providers.gcp.recommender import (
+    RecommenderReader,
+    build_recommender_client,
+    recommender_endpoint_for,
+)
 from finops_pipeline.providers.gcp.table import TablePartitioning, validate_project_id
+from finops_pipeline.providers.recommenders import FetchedRecommendations
 from finops_pipeline.security.credentials import Credentials
 from finops_pipeline.sync.ranges import DateRange
 from finops_pipeline.sync.windows import daily_history_start
@@ -76,6 +87,11 @@ class GcpBillingExportResource(dg.ConfigurableResource):
         default=None,
         description="The day (YYYY-MM-DD, UTC) invoice months are judged open on; today if "
         "unset. For tests and replays.",
+    )
+    recommender_locations: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_LOCATIONS),
+        description="Zones and regions whose Recommender cost recommendations are read "
+        "(FINOPS_GCP_RECOMMENDER_LOCATIONS); their regions and global are added.",
     )
 
     # Per run: which projects of each export read each window, and what was read already.
@@ -276,12 +292,49 @@ class GcpBillingExportResource(dg.ConfigurableResource):
             estimated_days=frozenset(day for day, flag in estimated.items() if flag),
         )
 
+    def fetch_recommendations(
+        self, account: CloudAccount, credentials: Credentials
+    ) -> FetchedRecommendations:
+        """The project's open cost recommendations from GCP Recommender (free requests,
+        counted in ``gcp_requests``)."""
+        if not isinstance(credentials, GcpServiceAccountCredentials):
+            raise CredentialError(
+                f"Account {account.id} is a GCP project but its credentials are "
+                f"{credentials.kind!r}; re-add it with `finops accounts add --provider gcp`."
+            )
+        project = validate_project_id(account.provider_account_id)
+        locations = RecommenderLocations.parse(self.recommender_locations)
+        client = build_recommender_client(
+            credentials.key,
+            api_endpoint=recommender_endpoint_for(credentials.api_endpoint),
+            token_uri=credentials.token_endpoint,
+            # Sandbox projects are answered in-process: the registry's hook, bound here.
+            client_hook=provider_spec(self.provider).client_hook,
+        )
+        reader = RecommenderReader(
+            client,
+            client_email=credentials.key.client_email,
+            retry_deadline_seconds=self.retry_deadline_seconds,
+        )
+        try:
+            return reader.fetch(project, locations)
+        finally:
+            reader.close()
+
+    def planned_recommendation_requests(self, account: CloudAccount) -> int:
+        """Recommender requests are free: a refresh reserves none of the tenant's budget."""
+        return 0
+
     def __repr__(self) -> str:
         return f"GcpBillingExportResource(maximum_bytes_billed={self.maximum_bytes_billed})"
 
 
 def gcp_resource_kwargs(environ: Any) -> dict[str, Any]:
-    """The resource's settings from the environment (``FINOPS_GCP_MAXIMUM_BYTES_BILLED``)."""
+    """The resource's settings from the environment (``FINOPS_GCP_MAXIMUM_BYTES_BILLED``,
+    ``FINOPS_GCP_RECOMMENDER_LOCATIONS``)."""
     from finops_pipeline.providers.gcp.client import maximum_bytes_billed_from_env
 
-    return {"maximum_bytes_billed": maximum_bytes_billed_from_env(environ)}
+    return {
+        "maximum_bytes_billed": maximum_bytes_billed_from_env(environ),
+        "recommender_locations": list(locations_from_env(environ)),
+    }

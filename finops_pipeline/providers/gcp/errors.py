@@ -56,3 +56,23 @@ class GcpThrottledError(ProviderThrottledError):
 
 class BillingDataError(ProviderDataError):
     """The billing query returned rows without the expected shape."""
+
+
+class RecommenderSettingError(ConfigurationError):
+    """``FINOPS_GCP_RECOMMENDER_LOCATIONS`` names something that is not a zone or region."""
+
+
+class RecommenderApiDisabledError(ProviderAccessDeniedError):
+    """The Recommender API is not enabled in the project the requests are made for."""
+
+
+class RecommenderAccessDeniedError(GcpAccessDeniedError):
+    """The service account may not list a recommender's recommendations in the project."""
+
+
+class RecommenderLocationError(ProviderError):
+    """A recommender does not exist at a location asked (a zone that is not one, say)."""
+
+
+class RecommenderDataError(ProviderDataError):
+    """A recommendation without the fields every cost recommendation has."""

@@ -25,10 +25,20 @@ def attach_sandbox_to_sandbox_endpoint(client: Any, api_endpoint: str | None) ->
 
     if is_sandbox_endpoint(api_endpoint):
         attach_sandbox(client)
+        return
+    from finops_pipeline.providers.gcp.sandbox.hook import (
+        attach_recommender_sandbox,
+        is_recommender_sandbox_endpoint,
+    )
+
+    if is_recommender_sandbox_endpoint(api_endpoint):
+        attach_recommender_sandbox(client)
 
 
 #: The reserved host of the sandbox double; kept here so this module never imports it.
 SANDBOX_HOST = "bigquery.sandbox.finops.invalid"
+#: Its Recommender host: sandbox projects' Recommender requests go there, never to Google.
+RECOMMENDER_SANDBOX_HOST = "recommender.sandbox.finops.invalid"
 
 
 def _is_sandbox_endpoint(url: str | None) -> bool:

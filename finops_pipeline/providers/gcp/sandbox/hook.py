@@ -38,6 +38,9 @@ from finops_pipeline.sync.windows import first_of_month
 SANDBOX_HOST = "bigquery.sandbox.finops.invalid"
 SANDBOX_API_ENDPOINT = f"https://{SANDBOX_HOST}"
 SANDBOX_TOKEN_ENDPOINT = f"{SANDBOX_API_ENDPOINT}/token"
+#: GCP Recommender's reserved host for sandbox projects, answered by the same local server.
+RECOMMENDER_SANDBOX_HOST = "recommender.sandbox.finops.invalid"
+RECOMMENDER_SANDBOX_ENDPOINT = f"https://{RECOMMENDER_SANDBOX_HOST}"
 #: Months of history the process's sandbox holds before the current one.
 SANDBOX_HISTORY_MONTHS = 13
 
@@ -83,15 +86,21 @@ def is_sandbox_endpoint(url: str | None) -> bool:
     return bool(url) and (urlsplit(url).hostname or "").lower() == SANDBOX_HOST
 
 
-class _ForwardingAdapter(requests.adapters.HTTPAdapter):
-    """Sends requests for the reserved host to the local sandbox instead."""
+def is_recommender_sandbox_endpoint(url: str | None) -> bool:
+    """Whether ``url`` names the sandbox's reserved Recommender host."""
+    return bool(url) and (urlsplit(url).hostname or "").lower() == RECOMMENDER_SANDBOX_HOST
 
-    def __init__(self, target: str) -> None:
+
+class _ForwardingAdapter(requests.adapters.HTTPAdapter):
+    """Sends requests for a reserved host to the local sandbox instead."""
+
+    def __init__(self, target: str, prefix: str = SANDBOX_API_ENDPOINT) -> None:
         super().__init__()
         self._target = target
+        self._prefix = prefix
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        request.url = self._target + str(request.url)[len(SANDBOX_API_ENDPOINT) :]
+        request.url = self._target + str(request.url)[len(self._prefix) :]
         return super().send(request, **kwargs)
 
 
@@ -124,13 +133,13 @@ def seed_sandbox_export(
     return seed_export(sandbox.engine, export.table_ref, rows)
 
 
-def _trust_client_key(sandbox: BigQuerySandbox, client: Any) -> None:
+def _trust_client_key(sandbox: BigQuerySandbox, client: Any, credentials: Any = None) -> None:
     """Let the sandbox verify the signatures of the client's service-account key.
 
     The key was made for the sandbox (``finops demo``) in another process, maybe; its public
     half is derived from the signer google-auth built for the client.
     """
-    credentials = client._credentials
+    credentials = credentials if credentials is not None else client._credentials
     signer = getattr(credentials, "signer", None)
     # google-auth wraps the cryptography key in an implementation object; both are private,
     # which only this sandbox hook relies on.
@@ -146,6 +155,8 @@ def _trust_client_key(sandbox: BigQuerySandbox, client: Any) -> None:
         public_pem,
         job_projects=[DEMO_EXPORT.billing_project],
         readable_tables=[DEMO_EXPORT.table_ref],
+        # The demo's reader may list its projects' recommendations (roles/recommender.viewer).
+        recommender_projects=[project for project, _ in DEMO_EXPORT.projects],
     )
 
 
@@ -159,3 +170,19 @@ def attach_sandbox(client: Any) -> None:
     token_session = getattr(session, "_auth_request_session", None)
     if token_session is not None:
         token_session.mount(SANDBOX_API_ENDPOINT, adapter)
+
+
+def attach_recommender_sandbox(client: Any) -> None:
+    """Forward a RecommenderClient's (REST transport) requests for the reserved Recommender
+    host, and its token requests for the reserved BigQuery host, to this process's sandbox."""
+    sandbox = process_sandbox()
+    transport = client._transport
+    _trust_client_key(sandbox, client, transport._credentials)
+    session = transport._session
+    session.mount(
+        RECOMMENDER_SANDBOX_ENDPOINT,
+        _ForwardingAdapter(sandbox.endpoint, prefix=RECOMMENDER_SANDBOX_ENDPOINT),
+    )
+    token_session = getattr(session, "_auth_request_session", None)
+    if token_session is not None:
+        token_session.mount(SANDBOX_API_ENDPOINT, _ForwardingAdapter(sandbox.endpoint))

@@ -46,6 +46,11 @@ from finops_pipeline.providers.gcp.sandbox.engine import (
     TableRef,
     decode_parameters,
 )
+from finops_pipeline.providers.gcp.sandbox.recommender import (
+    RecommenderApiError,
+    RecommenderSandbox,
+    project_number,
+)
 
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -68,6 +73,8 @@ class _ServiceAccount:
     public_key_pem: bytes
     job_projects: set[str] = field(default_factory=set)
     readable_tables: set[TableRef] = field(default_factory=set)
+    #: Projects where it may list Recommender's recommendations (roles/recommender.viewer).
+    recommender_projects: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -113,6 +120,11 @@ class BigQuerySandbox:
     ) -> None:
         self.engine = engine or BigQueryEngine()
         self.page_rows = page_rows
+        #: GCP Recommender's recommendations.list, served on the same server.
+        self.recommender = RecommenderSandbox()
+        #: The pull generation recommendations are read at; None: the AWS sandbox's.
+        self.generation: int | None = None
+        self._recommender_disabled: set[str] = set()
         self._accounts: dict[str, _ServiceAccount] = {}
         self._tokens: dict[str, tuple[str, float]] = {}
         self._jobs: dict[tuple[str, str], SandboxJob] = {}
@@ -171,6 +183,7 @@ class BigQuerySandbox:
         project_id: str,
         job_projects: Iterable[str] = (),
         readable_tables: Iterable[TableRef] = (),
+        recommender_projects: Iterable[str] = (),
     ) -> dict[str, Any]:
         """Create a service account with a new RSA key, and return its JSON key file as a dict."""
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -187,6 +200,7 @@ class BigQuerySandbox:
             account.public_key_pem = public_pem
             account.job_projects.update(job_projects)
             account.readable_tables.update(readable_tables)
+            account.recommender_projects.update(recommender_projects)
         return {
             "type": "service_account",
             "project_id": project_id,
@@ -209,6 +223,7 @@ class BigQuerySandbox:
         *,
         job_projects: Iterable[str] = (),
         readable_tables: Iterable[TableRef] = (),
+        recommender_projects: Iterable[str] = (),
     ) -> None:
         """Accept assertions signed by a key made elsewhere (another process's sandbox)."""
         with self._lock:
@@ -216,6 +231,7 @@ class BigQuerySandbox:
             account.public_key_pem = public_key_pem
             account.job_projects.update(job_projects)
             account.readable_tables.update(readable_tables)
+            account.recommender_projects.update(recommender_projects)
 
     def grant(
         self,
@@ -223,12 +239,14 @@ class BigQuerySandbox:
         *,
         job_projects: Iterable[str] = (),
         readable_tables: Iterable[TableRef] = (),
+        recommender_projects: Iterable[str] = (),
     ) -> None:
         """Grant BigQuery Job User on projects and Data Viewer on tables."""
         with self._lock:
             account = self._accounts[email]
             account.job_projects.update(job_projects)
             account.readable_tables.update(readable_tables)
+            account.recommender_projects.update(recommender_projects)
 
     def revoke(
         self,
@@ -236,12 +254,75 @@ class BigQuerySandbox:
         *,
         job_projects: Iterable[str] = (),
         readable_tables: Iterable[TableRef] = (),
+        recommender_projects: Iterable[str] = (),
     ) -> None:
         """Take grants away."""
         with self._lock:
             account = self._accounts[email]
             account.job_projects.difference_update(job_projects)
             account.readable_tables.difference_update(readable_tables)
+            account.recommender_projects.difference_update(recommender_projects)
+
+    def disable_recommender_api(self, project: str) -> None:
+        """Answer the project's Recommender requests as Google does before the API is enabled."""
+        with self._lock:
+            self._recommender_disabled.add(project)
+
+    def enable_recommender_api(self, project: str) -> None:
+        with self._lock:
+            self._recommender_disabled.discard(project)
+
+    def recommender_generation(self) -> int:
+        """The pull generation recommendations are served at now."""
+        if self.generation is not None:
+            return self.generation
+        # Imported here: the AWS sandbox's generation file is the demo's pull counter.
+        from finops_pipeline.providers.aws.sandbox.hook import read_generation
+
+        return read_generation()
+
+    def list_recommendations(
+        self, email: str, project: str, location: str, recommender: str, query: dict[str, str]
+    ) -> dict[str, Any]:
+        """recommendations.list after the API's enablement and the caller's grant."""
+        with self._lock:
+            disabled = project in self._recommender_disabled
+            allowed = project in self._accounts[email].recommender_projects
+        number = project_number(project)
+        if disabled:
+            raise RecommenderApiError(
+                403,
+                "PERMISSION_DENIED",
+                f"Recommender API has not been used in project {number} before or it is "
+                "disabled. Enable it by visiting https://console.developers.google.com/apis/"
+                f"api/recommender.googleapis.com/overview?project={number} then retry.",
+                reason="SERVICE_DISABLED",
+                domain="googleapis.com",
+                metadata={
+                    "service": "recommender.googleapis.com",
+                    "consumer": f"projects/{number}",
+                    "serviceTitle": "Recommender API",
+                },
+            )
+        if not allowed:
+            permission = "recommender.computeInstanceMachineTypeRecommendations.list"
+            raise RecommenderApiError(
+                403,
+                "PERMISSION_DENIED",
+                f"Permission '{permission}' denied on resource '//recommender.googleapis.com/"
+                f"projects/{project}/locations/{location}/recommenders/{recommender}' (or it "
+                "may not exist).",
+                reason="IAM_PERMISSION_DENIED",
+                domain="recommender.googleapis.com",
+                metadata={"permission": permission},
+            )
+        return self.recommender.list_recommendations(
+            project,
+            location,
+            recommender,
+            query=query,
+            generation=self.recommender_generation(),
+        )
 
     def issued_tokens(self) -> list[str]:
         """Every access token issued so far (for leak checks)."""
@@ -346,6 +427,32 @@ class BigQuerySandbox:
                 401, "authError", "Request had invalid authentication credentials."
             )
         return entry[0]
+
+    def _jwt_caller(self, authorization: str | None) -> str:
+        """The caller of a Google API that also takes self-signed JWTs (the GAPIC clients send
+        one, signed with the service-account key, instead of an OAuth access token)."""
+        token = (authorization or "").removeprefix("Bearer ").strip()
+        if token.count(".") != 2:
+            return self._caller(authorization)
+        try:
+            email = google_jwt.decode(token, verify=False).get("iss")
+        except ValueError:
+            email = None
+        with self._lock:
+            account = self._accounts.get(email) if isinstance(email, str) else None
+        if account is None:
+            raise BigQueryApiError(
+                401, "authError", "Request had invalid authentication credentials."
+            )
+        try:
+            google_jwt.decode(token, certs=account.public_key_pem)  # signature and expiry
+        except ValueError:
+            raise BigQueryApiError(
+                401, "authError", "Request had invalid authentication credentials."
+            ) from None
+        with self._lock:
+            self._assertions.append(token)
+        return account.email
 
     def _check_job_user(self, email: str, project: str) -> None:
         with self._lock:
@@ -514,6 +621,25 @@ def rows_page(
     ]
 
 
+def google_error_body(error: RecommenderApiError) -> dict[str, Any]:
+    """The JSON error envelope of Google's newer APIs, with a ``google.rpc.ErrorInfo``."""
+    body: dict[str, Any] = {
+        "code": error.status,
+        "message": error.message,
+        "status": error.code,
+    }
+    if error.reason:
+        body["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": error.reason,
+                "domain": error.domain,
+                "metadata": dict(error.metadata),
+            }
+        ]
+    return {"error": body}
+
+
 def error_body(error: BigQueryApiError) -> dict[str, Any]:
     """BigQuery's JSON error envelope."""
     return {
@@ -560,10 +686,12 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox.requests.append((method, url.path))
         fault = sandbox._take_fault(url.path)
         if fault is not None:
-            self._send(
-                fault.status,
-                error_body(BigQueryApiError(fault.status, fault.reason, "Injected fault.")),
-            )
+            if url.path.startswith("/v1/"):
+                status = _STATUS_NAMES.get(fault.status, "UNKNOWN")
+                body = google_error_body(RecommenderApiError(fault.status, status, "Injected."))
+            else:
+                body = error_body(BigQueryApiError(fault.status, fault.reason, "Injected fault."))
+            self._send(fault.status, body)
             return
         try:
             if method == "POST" and url.path == "/token":
@@ -571,6 +699,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(status, payload)
                 return
             parts = url.path.strip("/").split("/")
+            if parts[:2] == ["v1", "projects"]:
+                self._recommender(method, parts, query)
+                return
             if parts[:3] != ["bigquery", "v2", "projects"] or len(parts) < 5:
                 raise BigQueryApiError(404, "notFound", f"Not found: {url.path}")
             email = sandbox._caller(self.headers.get("Authorization"))
@@ -587,6 +718,29 @@ class _Handler(BaseHTTPRequestHandler):
                     )
                 ),
             )
+
+    def _recommender(self, method: str, parts: list[str], query: Mapping[str, str]) -> None:
+        """``GET /v1/projects/{p}/locations/{l}/recommenders/{r}/recommendations``."""
+        try:
+            if (
+                method != "GET"
+                or len(parts) != 8
+                or parts[3] != "locations"
+                or parts[5] != "recommenders"
+                or parts[7] != "recommendations"
+            ):
+                raise RecommenderApiError(404, "NOT_FOUND", "Method not found.")
+            try:
+                email = self.sandbox._jwt_caller(self.headers.get("Authorization"))
+            except BigQueryApiError as exc:
+                raise RecommenderApiError(exc.status, "UNAUTHENTICATED", exc.message) from None
+            payload = self.sandbox.list_recommendations(
+                email, parts[2], parts[4], parts[6], dict(query)
+            )
+        except RecommenderApiError as exc:
+            self._send(exc.status, google_error_body(exc))
+            return
+        self._send(200, payload)
 
     def _route(
         self,

@@ -1,0 +1,208 @@
+"""cost_recommendations for GCP projects: real Dagster runs, real Postgres, the real
+RecommenderClient over REST against the sandbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+import psycopg
+import pytest
+
+from finops_pipeline.assets.recommendations import (
+    PAID_REQUESTS_BY_ACCOUNT_KEY,
+    PAID_REQUESTS_KEY,
+    cost_recommendations,
+)
+from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
+from finops_pipeline.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+from finops_pipeline.db.accounts import register_account
+from finops_pipeline.providers.gcp.credentials import GcpServiceAccountCredentials
+from finops_pipeline.providers.gcp.sandbox.hook import (
+    DEMO_EXPORT,
+    SANDBOX_API_ENDPOINT,
+    SANDBOX_TOKEN_ENDPOINT,
+    process_sandbox,
+)
+from finops_pipeline.providers.gcp.sandbox.server import BigQuerySandbox
+from finops_pipeline.providers.gcp.service_account import ServiceAccountKey
+from finops_pipeline.security.ciphertext import KeyRing
+from tests.resources import pipeline_resources
+
+pytestmark = pytest.mark.integration
+
+READER = "finops-recommendations@ops-host-9.iam.gserviceaccount.com"
+WEB, LAKE = "acme-web-prod", "acme-data-lake"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[BigQuerySandbox]:
+    sandbox = process_sandbox()
+    sandbox.generation = 0
+    yield sandbox
+    sandbox.generation = None
+    for project in (WEB, LAKE):
+        sandbox.enable_recommender_api(project)
+
+
+@pytest.fixture
+def key_info(sandbox: BigQuerySandbox) -> dict[str, Any]:
+    return sandbox.create_service_account(
+        READER, project_id="ops-host-9", recommender_projects=[WEB, LAKE]
+    )
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def add(
+    connection: psycopg.Connection, ring: KeyRing, project: str, key_info: dict[str, Any]
+) -> str:
+    credentials = GcpServiceAccountCredentials(
+        key=ServiceAccountKey.from_json(json.dumps(key_info)),
+        table=DEMO_EXPORT.table_name,
+        location="US",
+        api_endpoint=SANDBOX_API_ENDPOINT,
+        token_endpoint=SANDBOX_TOKEN_ENDPOINT,
+    )
+    return register_account(
+        connection,
+        ring,
+        tenant_id="acme",
+        name=project,
+        provider="gcp",
+        provider_account_id=project,
+        credentials=credentials,
+        endpoint_url=SANDBOX_API_ENDPOINT,
+    )
+
+
+def refresh(
+    database_url: str, encryption_key: str, instance: dg.DagsterInstance, accounts: list[str]
+) -> dg.ExecuteInProcessResult:
+    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, accounts)
+    return dg.materialize(
+        [cost_recommendations],
+        instance=instance,
+        resources=pipeline_resources(database_url, encryption_key),
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: accounts[0],
+            ASSET_PARTITION_RANGE_END_TAG: accounts[-1],
+        },
+        raise_on_error=False,
+    )
+
+
+def stored(connection: psycopg.Connection, account: str) -> tuple[set[str], set[str]]:
+    rows = connection.execute(
+        "SELECT resource, resolved_at IS NULL FROM cost_recommendations "
+        "WHERE cloud_account_id = %s AND provider = 'gcp'",
+        (account,),
+    ).fetchall()
+    return {r for r, is_open in rows if is_open}, {r for r, is_open in rows if not is_open}
+
+
+def requests_used(connection: psycopg.Connection) -> int:
+    row = connection.execute(
+        "SELECT coalesce(sum(requests), 0) FROM paid_request_usage WHERE tenant_id = 'acme'"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_gcp_projects_refresh_store_and_resolve_with_free_counted_requests(
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+    instance: dg.DagsterInstance,
+    sandbox: BigQuerySandbox,
+    key_info: dict[str, Any],
+) -> None:
+    web, lake = add(connection, key_ring, WEB, key_info), add(connection, key_ring, LAKE, key_info)
+    # A spent budget: a metered refresh would be refused before calling the provider.
+    connection.execute(
+        "INSERT INTO tenant_request_budgets (tenant_id, unit, monthly_limit) "
+        "VALUES ('acme', 'request', 0)"
+    )
+    first = refresh(database_url, encryption_key, instance, [web, lake])
+    assert first.success
+    metadata = first.asset_materializations_for_node("cost_recommendations")[0].metadata
+    assert metadata[PAID_REQUESTS_KEY].value == 0
+    assert metadata[PAID_REQUESTS_BY_ACCOUNT_KEY].value == {web: 0, lake: 0}
+    # 18 lists per project with the default locations, plus any second pages.
+    assert metadata["gcp_requests"].value >= 36
+    week_1, resolved = stored(connection, web)
+    assert resolved == set() and week_1
+    kinds = dict(
+        connection.execute(
+            "SELECT kind, count(*) FROM cost_recommendations WHERE provider = 'gcp' GROUP BY kind"
+        ).fetchall()
+    )
+    assert set(kinds) == {"rightsize", "terminate", "commitment_purchase"}
+    row = connection.execute(
+        "SELECT source, monthly_savings::text, currency, raw -> 'stateInfo' ->> 'state' "
+        "FROM cost_recommendations WHERE cloud_account_id = %s AND resource = %s",
+        (web, f"//compute.googleapis.com/projects/{WEB}/zones/us-central1-a/instances/prod-app-1"),
+    ).fetchone()
+    assert row == ("compute_instance_machine_type", "141.768", "USD", "ACTIVE")
+    # Recommender is free: the tenant's request budget is not charged, not even reserved.
+    assert requests_used(connection) == 0
+
+    sandbox.generation = 1
+    second = refresh(database_url, encryption_key, instance, [web, lake])
+    assert second.success
+    week_2, resolved = stored(connection, web)
+    # The idle VM was stopped: its recommendation is resolved, the rest stay open.
+    assert resolved == week_1 - week_2 and len(resolved) == 1
+    assert next(iter(resolved)).endswith("/zones/us-central1-c/instances/prod-batch-7")
+    totals = second.asset_materializations_for_node("cost_recommendations")[0].metadata
+    assert totals["recommendations_resolved"].value == 2  # one per project
+    assert totals["recommendations_new"].value == 0
+    assert requests_used(connection) == 0
+
+
+def test_an_api_not_enabled_fails_only_its_project(
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+    instance: dg.DagsterInstance,
+    sandbox: BigQuerySandbox,
+    key_info: dict[str, Any],
+) -> None:
+    web, lake = add(connection, key_ring, WEB, key_info), add(connection, key_ring, LAKE, key_info)
+    sandbox.disable_recommender_api(LAKE)
+    result = refresh(database_url, encryption_key, instance, [web, lake])
+
+    assert not result.success
+    failure = next(
+        event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_FAILURE
+    )
+    description = failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
+    assert f"{lake}: RecommenderApiDisabledError" in description
+    assert "gcloud services enable recommender.googleapis.com" in description
+    assert web not in description and "Traceback" not in description
+    assert stored(connection, web)[0] and stored(connection, lake) == (set(), set())
+    # The service-account key appears nowhere a person or a log sees.
+    secrets = [key_info["private_key"], key_info["private_key_id"]] + [
+        line for line in key_info["private_key"].splitlines() if line and "-----" not in line
+    ]
+    logs = "\n".join(
+        str(event.message) for event in instance.all_logs(result.run_id) if event.message
+    )
+    metadata = json.dumps(
+        {
+            key: str(value.value)
+            for key, value in failure.step_failure_data.user_failure_data.metadata.items()  # type: ignore[union-attr]
+        }
+    )
+    for text in (description, logs, metadata):
+        assert not any(secret in text for secret in secrets)
