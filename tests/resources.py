@@ -1,9 +1,16 @@
-"""The resources a ``cost_data`` run needs, one collector per registered cloud, for tests."""
+"""The resources a ``cost_data`` run needs, one collector per registered cloud, and runs of
+the account-partitioned assets over them, for tests."""
 
 from __future__ import annotations
 
 import dagster as dg
 
+from finops_pipeline.assets.recommendations import cost_recommendations
+from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
+from finops_pipeline.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 from finops_pipeline.resources import (
     AwsCostExplorerResource,
     AzureCostManagementResource,
@@ -25,3 +32,21 @@ def pipeline_resources(
         "azure_cost_management": AzureCostManagementResource(),
         "gcp_billing_export": GcpBillingExportResource(),
     }
+
+
+def refresh_recommendations(
+    database_url: str, encryption_key: str, instance: dg.DagsterInstance, accounts: list[str]
+) -> dg.ExecuteInProcessResult:
+    """``cost_recommendations`` over ``accounts`` as one single-run range, as a backfill of
+    several account partitions runs it; failures are returned, not raised."""
+    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, accounts)
+    return dg.materialize(
+        [cost_recommendations],
+        instance=instance,
+        resources=pipeline_resources(database_url, encryption_key),
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: accounts[0],
+            ASSET_PARTITION_RANGE_END_TAG: accounts[-1],
+        },
+        raise_on_error=False,
+    )

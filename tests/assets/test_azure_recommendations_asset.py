@@ -14,12 +14,6 @@ import pytest
 from finops_pipeline.assets.recommendations import (
     PAID_REQUESTS_BY_ACCOUNT_KEY,
     PAID_REQUESTS_KEY,
-    cost_recommendations,
-)
-from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
-from finops_pipeline.dagster_internals import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
 )
 from finops_pipeline.db.request_budget import (
     UNIT_QPU,
@@ -39,7 +33,7 @@ from tests.azure_sandbox import (
     PRODUCTION,
     add_azure_subscription,
 )
-from tests.resources import pipeline_resources
+from tests.resources import refresh_recommendations
 
 pytestmark = pytest.mark.integration
 
@@ -65,17 +59,7 @@ def refresh(
 ) -> dg.ExecuteInProcessResult:
     monkeypatch.setenv(ENV_AS_OF, as_of.isoformat())
     monkeypatch.setenv(ENV_GENERATION, str(generation))
-    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, accounts)
-    return dg.materialize(
-        [cost_recommendations],
-        instance=instance,
-        resources=pipeline_resources(database_url, encryption_key),
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: accounts[0],
-            ASSET_PARTITION_RANGE_END_TAG: accounts[-1],
-        },
-        raise_on_error=False,
-    )
+    return refresh_recommendations(database_url, encryption_key, instance, accounts)
 
 
 def stored(connection: psycopg.Connection, account: str) -> dict[str, tuple[str, bool]]:

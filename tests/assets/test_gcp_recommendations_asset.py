@@ -14,12 +14,6 @@ import pytest
 from finops_pipeline.assets.recommendations import (
     PAID_REQUESTS_BY_ACCOUNT_KEY,
     PAID_REQUESTS_KEY,
-    cost_recommendations,
-)
-from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
-from finops_pipeline.dagster_internals import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
 )
 from finops_pipeline.db.accounts import register_account
 from finops_pipeline.providers.gcp.credentials import GcpServiceAccountCredentials
@@ -32,7 +26,7 @@ from finops_pipeline.providers.gcp.sandbox.hook import (
 from finops_pipeline.providers.gcp.sandbox.server import BigQuerySandbox
 from finops_pipeline.providers.gcp.service_account import ServiceAccountKey
 from finops_pipeline.security.ciphertext import KeyRing
-from tests.resources import pipeline_resources
+from tests.resources import refresh_recommendations
 
 pytestmark = pytest.mark.integration
 
@@ -88,17 +82,7 @@ def add(
 def refresh(
     database_url: str, encryption_key: str, instance: dg.DagsterInstance, accounts: list[str]
 ) -> dg.ExecuteInProcessResult:
-    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, accounts)
-    return dg.materialize(
-        [cost_recommendations],
-        instance=instance,
-        resources=pipeline_resources(database_url, encryption_key),
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: accounts[0],
-            ASSET_PARTITION_RANGE_END_TAG: accounts[-1],
-        },
-        raise_on_error=False,
-    )
+    return refresh_recommendations(database_url, encryption_key, instance, accounts)
 
 
 def stored(connection: psycopg.Connection, account: str) -> tuple[set[str], set[str]]:

@@ -12,13 +12,8 @@ import pytest
 from finops_pipeline.assets.recommendations import (
     PAID_REQUESTS_BY_ACCOUNT_KEY,
     PAID_REQUESTS_KEY,
-    cost_recommendations,
 )
 from finops_pipeline.constants import ACCOUNTS_PARTITIONS_NAME
-from finops_pipeline.dagster_internals import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 from finops_pipeline.db.accounts import register_account
 from finops_pipeline.insights_schedules import (
     RECOMMENDATIONS_JOB_NAME,
@@ -37,7 +32,7 @@ from finops_pipeline.resources import (
 )
 from finops_pipeline.security.ciphertext import KeyRing
 from finops_pipeline.security.credentials import Secret
-from tests.resources import pipeline_resources
+from tests.resources import pipeline_resources, refresh_recommendations
 
 pytestmark = pytest.mark.integration
 
@@ -80,17 +75,7 @@ def refresh(
 ) -> dg.ExecuteInProcessResult:
     """One single-run range over ``accounts``, as a backfill of several partitions runs."""
     monkeypatch.setenv(ENV_AS_OF, as_of.isoformat())
-    instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, accounts)
-    return dg.materialize(
-        [cost_recommendations],
-        instance=instance,
-        resources=pipeline_resources(database_url, encryption_key),
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: accounts[0],
-            ASSET_PARTITION_RANGE_END_TAG: accounts[-1],
-        },
-        raise_on_error=False,
-    )
+    return refresh_recommendations(database_url, encryption_key, instance, accounts)
 
 
 def open_and_resolved(connection: psycopg.Connection, account: str) -> tuple[set[str], set[str]]:
