@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     AzureError,
-    ClientAuthenticationError,
     DeserializationError,
     HttpResponseError,
     ServiceRequestError,
@@ -37,10 +36,9 @@ from finops_pipeline.providers.azure.client import (
     AzureEndpoints,
     ClientOptions,
     RequestMeter,
-    aadsts_suffix,
     arm_error_code,
     caused_by_network,
-    from_resource_manager,
+    entra_id_error,
     network_error,
 )
 from finops_pipeline.providers.azure.credentials import AzureClientSecretCredentials
@@ -183,16 +181,9 @@ class AdvisorRecommendationsClient:
         followed.add(link)
 
     def _translate(self, error: Exception) -> ProviderError:
-        if isinstance(error, ClientAuthenticationError) and not from_resource_manager(
-            error, self.endpoints
-        ):
-            if caused_by_network(error):
-                return network_error(self.endpoints.authority_host, "Entra ID")
-            return AzureAuthenticationError(
-                f"Entra ID refused the client secret of app {self.credentials.client_id} in "
-                f"tenant {self.credentials.tenant_id}{aadsts_suffix(error)}. Check the tenant "
-                "id and the secret (it may have expired), then store a new one for the account."
-            )
+        refused = entra_id_error(error, self.endpoints, self.credentials)
+        if refused is not None:
+            return refused
         if isinstance(error, HttpResponseError) and error.status_code is not None:
             if error.status_code == 200:  # a 200 whose body is not JSON (DecodeError)
                 return _malformed(self.label)

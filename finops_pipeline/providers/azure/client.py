@@ -276,17 +276,9 @@ class CostManagementQueryClient:
             )
 
     def _translate(self, error: AzureError, scope: CostScope) -> ProviderError:
-        if isinstance(error, ClientAuthenticationError) and not from_resource_manager(
-            error, self.endpoints
-        ):
-            if caused_by_network(error):
-                return network_error(self.endpoints.authority_host, "Entra ID")
-            return AzureAuthenticationError(
-                f"Entra ID refused the client secret of app {self.credentials.client_id} in "
-                f"tenant {self.credentials.tenant_id}"
-                f"{aadsts_suffix(error)}. Check the tenant id and the secret (it may have "
-                "expired), then store a new one for the account."
-            )
+        refused = entra_id_error(error, self.endpoints, self.credentials)
+        if refused is not None:
+            return refused
         if isinstance(error, HttpResponseError) and error.status_code is not None:
             text = error.response.text() if error.response is not None else ""
             return error_for_status(
@@ -309,6 +301,22 @@ def from_resource_manager(error: ClientAuthenticationError, endpoints: AzureEndp
     request = getattr(response, "request", None)
     url = getattr(request, "url", "") or ""
     return url.startswith(endpoints.resource_manager + "/")
+
+
+def entra_id_error(
+    error: Exception, endpoints: AzureEndpoints, credentials: AzureClientSecretCredentials
+) -> ProviderError | None:
+    """Entra ID refusing the app's client secret, or not reachable, as a typed error; None for
+    anything else (Resource Manager's own 401s included)."""
+    if not isinstance(error, ClientAuthenticationError) or from_resource_manager(error, endpoints):
+        return None
+    if caused_by_network(error):
+        return network_error(endpoints.authority_host, "Entra ID")
+    return AzureAuthenticationError(
+        f"Entra ID refused the client secret of app {credentials.client_id} in tenant "
+        f"{credentials.tenant_id}{aadsts_suffix(error)}. Check the tenant id and the secret (it "
+        "may have expired), then store a new one for the account."
+    )
 
 
 def caused_by_network(error: BaseException) -> bool:
