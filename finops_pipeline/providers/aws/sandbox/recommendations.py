@@ -31,6 +31,7 @@ from typing import Any
 from finops_pipeline.providers.aws.sandbox.catalogue import organisation_members
 from finops_pipeline.providers.aws.sandbox.generator import CostRow, Pull, SandboxGenerator
 from finops_pipeline.providers.aws.sandbox.service import CURRENCY, SandboxApiError
+from finops_pipeline.providers.sandbox_draws import hex_id, unit, uuid_id
 
 RIGHTSIZING_OPERATION = "GetRightsizingRecommendation"
 SAVINGS_PLANS_OPERATION = "GetSavingsPlansPurchaseRecommendation"
@@ -111,21 +112,6 @@ COVERED_USAGE: dict[str, tuple[tuple[str, str], ...]] = {
 _COVERED_SHARE = 0.8
 
 
-def _unit(*parts: object) -> float:
-    """A deterministic number in [0, 1) from ``parts``."""
-    digest = hashlib.sha256(":".join(str(part) for part in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def _hex(length: int, *parts: object) -> str:
-    return hashlib.sha256(":".join(str(part) for part in parts).encode()).hexdigest()[:length]
-
-
-def _uuid(*parts: object) -> str:
-    text = _hex(32, *parts)
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
 def _money(value: float) -> str:
     return f"{value:.3f}"
 
@@ -196,7 +182,7 @@ class RecommendationsSandbox:
         total_cost = sum(float(item["CurrentInstance"]["MonthlyCost"]) for item in items)
         response: dict[str, Any] = {
             "Metadata": {
-                "RecommendationId": _uuid("rightsizing", caller, pull.as_of, self.generator.seed),
+                "RecommendationId": uuid_id("rightsizing", caller, pull.as_of, self.generator.seed),
                 "GenerationTimestamp": f"{pull.as_of.isoformat()}T06:00:00Z",
                 "LookbackPeriodInDays": "THIRTY_DAYS",
             },
@@ -256,14 +242,14 @@ class RecommendationsSandbox:
         cross_family: bool,
     ) -> dict[str, Any] | None:
         seed = self.generator.seed
-        resource = f"i-{_hex(17, seed, account, region_code, name, index)}"
-        if _unit(seed, resource, "idle") >= _IDLE_SHARE:
+        resource = f"i-{hex_id(17, seed, account, region_code, name, index)}"
+        if unit(seed, resource, "idle") >= _IDLE_SHARE:
             return None
-        if _unit(seed, resource, "recovered", week) < _RECOVERED_WEEKLY:
+        if unit(seed, resource, "recovered", week) < _RECOVERED_WEEKLY:
             return None
-        cpu = 2 + 38 * _unit(seed, resource, "cpu", week // 2)
+        cpu = 2 + 38 * unit(seed, resource, "cpu", week // 2)
         # Part of the fleet runs fewer hours some weeks, which moves its savings.
-        hours_share = 0.75 if _unit(seed, resource, "hours", week) < 0.2 else 1.0
+        hours_share = 0.75 if unit(seed, resource, "hours", week) < 0.2 else 1.0
         monthly = kind.hourly * HOURS_PER_MONTH * hours_share
         smaller = SMALLER_IN_FAMILY.get(name) or (
             SMALLER_ACROSS_FAMILIES.get(name) if cross_family else None
@@ -374,7 +360,7 @@ class RecommendationsSandbox:
             )
         response: dict[str, Any] = {
             "Metadata": {
-                "RecommendationId": _uuid(
+                "RecommendationId": uuid_id(
                     "sp", _fingerprint(body, SAVINGS_PLANS_OPERATION, caller), pull.as_of
                 ),
                 "GenerationTimestamp": f"{pull.as_of.isoformat()}T06:00:00Z",
@@ -417,7 +403,7 @@ class RecommendationsSandbox:
 
 
 def _team(resource: str) -> str:
-    return ("web", "data", "platform", "ml", "batch")[int(_unit(resource, "team") * 5)]
+    return ("web", "data", "platform", "ml", "batch")[int(unit(resource, "team") * 5)]
 
 
 def _details(name: str, kind: InstanceType, region: str, resource: str) -> dict[str, str]:
@@ -426,7 +412,7 @@ def _details(name: str, kind: InstanceType, region: str, resource: str) -> dict[
         "InstanceType": name,
         "Platform": "Linux/UNIX",
         "Region": region,
-        "Sku": _hex(16, name, region).upper(),
+        "Sku": hex_id(16, name, region).upper(),
         "Memory": kind.memory,
         "NetworkPerformance": kind.network,
         "Storage": "EBS only",
@@ -478,7 +464,7 @@ def _plan_identity(
     key: tuple[str, ...], plan_type: str, scope: str, seed: int, pull: Pull
 ) -> dict[str, Any]:
     identity: dict[str, Any] = {
-        "RecommendationDetailId": _uuid("sp-detail", seed, plan_type, scope, key, pull.as_of)
+        "RecommendationDetailId": uuid_id("sp-detail", seed, plan_type, scope, key, pull.as_of)
     }
     rest = key
     if scope == "LINKED":
@@ -488,7 +474,7 @@ def _plan_identity(
         identity["SavingsPlansDetails"] = {
             "Region": region,
             "InstanceFamily": family,
-            "OfferingId": _uuid("offering", plan_type, region, family),
+            "OfferingId": uuid_id("offering", plan_type, region, family),
         }
     return identity
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -40,6 +39,7 @@ from finops_pipeline.providers.gcp.recommendations import (
     ZONE,
     CostRecommender,
 )
+from finops_pipeline.providers.sandbox_draws import hex_id, unit, uuid_id
 
 DEFAULT_PAGE_SIZE = 3
 CURRENCY = "USD"
@@ -96,20 +96,6 @@ class RecommenderApiError(Exception):
         self.metadata = metadata or {}
 
 
-def _unit(*parts: object) -> float:
-    digest = hashlib.sha256(":".join(str(part) for part in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def _hex(length: int, *parts: object) -> str:
-    return hashlib.sha256(":".join(str(part) for part in parts).encode()).hexdigest()[:length]
-
-
-def _uuid(*parts: object) -> str:
-    text = _hex(32, *parts)
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
 def money(amount: Decimal) -> dict[str, Any]:
     """``google.type.Money`` JSON: int64 units as a string, nanos with the same sign; fields
     at their default are left out, as the API's JSON does."""
@@ -125,7 +111,7 @@ def money(amount: Decimal) -> dict[str, Any]:
 
 
 def project_number(project: str) -> str:
-    return str(100000000000 + int(_hex(10, "number", project), 16) % 900000000000)
+    return str(100000000000 + int(hex_id(10, "number", project), 16) % 900000000000)
 
 
 @dataclass(frozen=True)
@@ -174,7 +160,7 @@ class RecommenderSandbox:
             payload: dict[str, Any] = {
                 "name": (
                     f"projects/{number}/locations/{location}/recommenders/{recommender_id}/"
-                    f"recommendations/{_uuid(seed, project, key, generation)}"
+                    f"recommendations/{uuid_id(seed, project, key, generation)}"
                 ),
                 "description": description,
                 "recommenderSubtype": subtype,
@@ -186,7 +172,7 @@ class RecommenderSandbox:
                 "priority": priority,
                 "content": {"operationGroups": [{"operations": operations}]},
                 "stateInfo": {"state": state},
-                "etag": f'"{_hex(16, seed, project, key, generation, "etag")}"',
+                "etag": f'"{hex_id(16, seed, project, key, generation, "etag")}"',
                 "targetResources": [operations[-1]["resource"]]
                 if not operations[-1]["resource"].count("$")
                 else [],
@@ -197,7 +183,7 @@ class RecommenderSandbox:
                 payload["associatedInsights"] = [
                     {
                         "insight": f"projects/{number}/locations/{location}/insightTypes/"
-                        f"{insight_type}/insights/{_uuid(seed, project, key, 'insight')}"
+                        f"{insight_type}/insights/{uuid_id(seed, project, key, 'insight')}"
                     }
                 ]
             items.append(_Item(recommender_id, location, key, payload))
@@ -291,11 +277,11 @@ class RecommenderSandbox:
                 ],
             )
         # Some projects have more idle disks in one zone than a page holds.
-        disks = 2 + int(_unit(seed, project, "disks") * 12)
+        disks = 2 + int(unit(seed, project, "disks") * 12)
         for index in range(disks + 1):
             zone = "us-central1-a" if index % 4 else "us-central1-f"
             name = f"{short}-pd-{index:02d}"
-            size_gb = 50 * (1 + int(_unit(seed, project, name) * 10))
+            size_gb = 50 * (1 + int(unit(seed, project, name) * 10))
             disk = f"//compute.googleapis.com/projects/{project}/zones/{zone}/disks/{name}"
             add(
                 "google.compute.disk.IdleResourceRecommender",
@@ -348,7 +334,7 @@ class RecommenderSandbox:
                 }
             ],
         )
-        vcpus = 4 * (1 + int(_unit(seed, project, "cud") * 4))
+        vcpus = 4 * (1 + int(unit(seed, project, "cud") * 4))
         add(
             "google.compute.commitment.UsageCommitmentRecommender",
             "us-central1",
@@ -378,7 +364,7 @@ class RecommenderSandbox:
                 }
             ],
         )
-        if _unit(seed, project, "sql") < 0.5:
+        if unit(seed, project, "sql") < 0.5:
             sql = f"{short}-pg-reporting"
             add(
                 "google.cloudsql.instance.IdleRecommender",
@@ -450,7 +436,7 @@ class RecommenderSandbox:
         ]
         size = int(query.get("pageSize") or 0)
         size = self.page_size if size <= 0 else min(size, self.page_size)
-        fingerprint = _hex(16, project, location, recommender_id, query.get("filter", ""))
+        fingerprint = hex_id(16, project, location, recommender_id, query.get("filter", ""))
         offset = _offset(query.get("pageToken"), fingerprint, generation, len(items))
         page: dict[str, Any] = {}
         if items[offset : offset + size]:
