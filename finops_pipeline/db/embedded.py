@@ -144,12 +144,27 @@ def _check_root_safety(pgdata: Path) -> None:
     problems = _folders_pgserver_would_open(pgdata)
     if problems:
         listed = ", ".join(f"{folder} (mode {mode:o})" for folder, mode in problems)
+        install = pgserver_bin_folder()
+        # The remedy depends on whose parent it is: FINOPS_HOME moves the data folder, but the
+        # server's binaries stay in the virtualenv, which only moving the install fixes.
+        in_install = {folder for folder in _parents(install)}
+        if any(folder in in_install for folder, _mode in problems):
+            remedy = (
+                f"PostgreSQL's binaries are in this project's virtualenv ({install}), and the "
+                "server's OS user must reach them: clone and install the project under a folder "
+                "whose parents are world-traversable (e.g. /opt, /srv or /var/tmp, not /root or "
+                "a private temporary folder)"
+            )
+        else:
+            remedy = (
+                "Set FINOPS_HOME=/var/lib/finops (or another folder whose parents are already "
+                "world-traversable)"
+            )
         raise EmbeddedPostgresError(
             "Refusing to start the embedded PostgreSQL server as root: pgserver would chmod "
             f"g+rx,o+rx every parent folder of its data folder {pgdata} and of its own install, "
-            f"which would open up {listed} to every user. Set FINOPS_HOME=/var/lib/finops (or "
-            "another folder whose parents are already world-traversable), run as a normal "
-            "user, or set DATABASE_URL to use an external PostgreSQL server."
+            f"which would open up {listed} to every user. {remedy}, run as a normal user, or set "
+            "DATABASE_URL to use an external PostgreSQL server."
         )
 
 

@@ -252,6 +252,31 @@ def test_root_refuses_to_open_up_a_private_parent(scratch: Path) -> None:
     assert not home.exists()
 
 
+def test_root_refuses_an_install_under_a_private_folder_and_says_to_move_the_install(
+    monkeypatch: pytest.MonkeyPatch, scratch: Path
+) -> None:
+    """A clone in /root or a `mktemp -d` folder: the data folder is fine, but pgserver's
+    binaries sit in the virtualenv below a 0700 folder, and FINOPS_HOME cannot help."""
+    private = scratch / "clone"
+    (private / ".venv" / "pginstall" / "bin").mkdir(parents=True)
+    private.chmod(0o700)
+    monkeypatch.setattr(
+        embedded, "pgserver_bin_folder", lambda: private / ".venv" / "pginstall" / "bin"
+    )
+    monkeypatch.setattr(embedded, "running_as_root", lambda: True)
+    home = scratch / "home"
+
+    with pytest.raises(EmbeddedPostgresError) as caught:
+        embedded_database_url(home)
+
+    message = str(caught.value)
+    assert f"{private} (mode 700)" in message
+    assert "clone and install the project under a folder whose parents are" in message
+    assert "FINOPS_HOME=" not in message
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    assert not home.exists()
+
+
 # --- starting from a threaded process (the Dagster code server) ---------------------------
 
 
