@@ -33,6 +33,8 @@ LOCATION = "finops_pipeline"
 REPOSITORY = "__repository__"
 SENSORS = ("cloud_accounts_sensor", "last_sync_success_sensor", "last_sync_failure_sensor")
 BACKFILL_DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+#: Tick statuses after which a tick's partition changes and run requests are recorded.
+FINISHED_TICK_STATUSES = {"SUCCESS", "SKIPPED", "FAILURE"}
 
 _TICKS_QUERY = """
 query Ticks($selector: RepositorySelector!, $after: Float) {
@@ -380,7 +382,11 @@ def observe_launch(
 
         def enough_ticks() -> list[Tick] | None:
             ticks = sensor_ticks(port, started)
-            counts = LaunchReport(launch, ticks=ticks).ticks_by_sensor()
+            # Only a finished tick has applied its partition changes: the daemon records a
+            # tick as STARTED first, and a backfill of partitions it is still adding is refused
+            # (PartitionKeysNotFoundError).
+            finished = [tick for tick in ticks if tick.status in FINISHED_TICK_STATUSES]
+            counts = LaunchReport(launch, ticks=finished).ticks_by_sensor()
             failed = any(tick.status == "FAILURE" for tick in ticks)
             return ticks if failed or min(counts.values()) >= ticks_per_sensor else None
 
