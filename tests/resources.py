@@ -3,6 +3,8 @@ the account-partitioned assets over them, for tests."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dagster as dg
 
 from finops_pipeline.assets.recommendations import cost_recommendations
@@ -35,15 +37,20 @@ def pipeline_resources(
 
 
 def refresh_recommendations(
-    database_url: str, encryption_key: str, instance: dg.DagsterInstance, accounts: list[str]
+    database_url: str,
+    encryption_key: str,
+    instance: dg.DagsterInstance,
+    accounts: list[str],
+    overrides: Mapping[str, dg.ConfigurableResource] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """``cost_recommendations`` over ``accounts`` as one single-run range, as a backfill of
-    several account partitions runs it; failures are returned, not raised."""
+    several account partitions runs it, with ``overrides`` in place of the default resources;
+    failures are returned, not raised."""
     instance.add_dynamic_partitions(ACCOUNTS_PARTITIONS_NAME, accounts)
     return dg.materialize(
         [cost_recommendations],
         instance=instance,
-        resources=pipeline_resources(database_url, encryption_key),
+        resources={**pipeline_resources(database_url, encryption_key), **(overrides or {})},
         tags={
             ASSET_PARTITION_RANGE_START_TAG: accounts[0],
             ASSET_PARTITION_RANGE_END_TAG: accounts[-1],

@@ -65,9 +65,10 @@ def cost_recommendations(context: dg.AssetExecutionContext) -> dg.MaterializeRes
     right-sizing and shutdowns, reservations, other savings) per subscription; not billed and
     no QPU, one request per page (``azure_requests``), the app needing Reader on the
     subscription. GCP: Recommender's cost recommenders (VM sizing, idle VMs, disks, addresses
-    and images, committed use discounts, Cloud SQL) per project, at the zones and regions of
-    FINOPS_GCP_RECOMMENDER_LOCATIONS; free, 18 requests per project with the default
-    locations (``gcp_requests``). Each refresh replaces the provider's current set for the
+    and images, committed use discounts, Cloud SQL) per project, at the zones and regions
+    where its billing export shows usage in the last 30 days (one small BigQuery query,
+    ``gcp_bytes_billed``) or those of FINOPS_GCP_RECOMMENDER_LOCATIONS; free, 18 requests
+    for a project in four zones of one region (``gcp_requests``). Each refresh replaces the provider's current set for the
     account: recommendations still there are updated, ones that disappeared are
     marked resolved (kept, with when they were last seen). Refreshed weekly.
     """
@@ -139,6 +140,11 @@ def refresh_metadata(report: RefreshReport) -> dict[str, dg.MetadataValue]:
         **{
             f"{provider}_requests": dg.MetadataValue.int(count)
             for provider, count in sorted(report.requests_by_provider().items())
+        },
+        # BigQuery bytes of GCP's location discovery, as cost_data's gcp_bytes_billed.
+        **{
+            name: dg.MetadataValue.int(value)
+            for name, value in sorted(report.usage_metrics().items())
         },
         "accounts_refreshed": dg.MetadataValue.int(len(report.refreshed)),
         "accounts_without_recommender": dg.MetadataValue.int(len(report.skipped)),

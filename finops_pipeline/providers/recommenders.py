@@ -31,6 +31,8 @@ class FetchedRecommendations:
     notes: list[str] = field(default_factory=list)
     #: Every request made, billed or not (Azure Advisor is free; its requests are counted).
     requests: int = 0
+    #: Other provider usage, by metadata name (GCP's location query: ``gcp_bytes_billed``...).
+    usage_metrics: dict[str, int] = field(default_factory=dict)
 
 
 class RecommendationCollector(Protocol):

@@ -34,11 +34,12 @@ from finops_pipeline.providers.gcp.client import (
 from finops_pipeline.providers.gcp.collector import (
     BillingExportCosts,
     collect_billing_export,
+    read_project_locations,
     read_project_watermarks,
 )
 from finops_pipeline.providers.gcp.credentials import ExportKey, GcpServiceAccountCredentials
 from finops_pipeline.providers.gcp.recommendations import (
-    DEFAULT_LOCATIONS,
+    LOCATION_LOOKBACK_DAYS,
     RecommenderLocations,
     locations_from_env,
 )
@@ -89,9 +90,10 @@ class GcpBillingExportResource(dg.ConfigurableResource):
         "unset. For tests and replays.",
     )
     recommender_locations: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_LOCATIONS),
-        description="Zones and regions whose Recommender cost recommendations are read "
-        "(FINOPS_GCP_RECOMMENDER_LOCATIONS); their regions and global are added.",
+        default_factory=list,
+        description="Zones and regions whose Recommender cost recommendations are read for "
+        "every project (FINOPS_GCP_RECOMMENDER_LOCATIONS); their regions and global are "
+        "added. Empty (the default, or 'auto'): each project's own, from its billing export.",
     )
 
     # Per run: which projects of each export read each window, and what was read already.
@@ -296,14 +298,18 @@ class GcpBillingExportResource(dg.ConfigurableResource):
         self, account: CloudAccount, credentials: Credentials
     ) -> FetchedRecommendations:
         """The project's open cost recommendations from GCP Recommender (free requests,
-        counted in ``gcp_requests``)."""
+        counted in ``gcp_requests``), asked where its billing export shows usage lately (one
+        small query, in ``gcp_bytes_billed``) unless fixed locations are configured."""
         if not isinstance(credentials, GcpServiceAccountCredentials):
             raise CredentialError(
                 f"Account {account.id} is a GCP project but its credentials are "
                 f"{credentials.kind!r}; re-add it with `finops accounts add --provider gcp`."
             )
         project = validate_project_id(account.provider_account_id)
-        locations = RecommenderLocations.parse(self.recommender_locations)
+        if self.recommender_locations:
+            locations, usage_metrics = RecommenderLocations.parse(self.recommender_locations), {}
+        else:
+            locations, usage_metrics = self._discover_locations(account, credentials, project)
         client = build_recommender_client(
             credentials.key,
             api_endpoint=recommender_endpoint_for(credentials.api_endpoint),
@@ -317,9 +323,42 @@ class GcpBillingExportResource(dg.ConfigurableResource):
             retry_deadline_seconds=self.retry_deadline_seconds,
         )
         try:
-            return reader.fetch(project, locations)
+            fetched = reader.fetch(project, locations)
         finally:
             reader.close()
+        fetched.usage_metrics = usage_metrics
+        if not locations.zones and not locations.regions:
+            fetched.notes.append(
+                f"project {project} shows no zonal or regional usage in its billing export's "
+                f"last {LOCATION_LOOKBACK_DAYS} days, so only the global recommenders were "
+                "asked; set FINOPS_GCP_RECOMMENDER_LOCATIONS to ask fixed locations instead."
+            )
+        return fetched
+
+    def _discover_locations(
+        self, account: CloudAccount, credentials: GcpServiceAccountCredentials, project: str
+    ) -> tuple[RecommenderLocations, dict[str, int]]:
+        """Where the project ran lately, from its billing export: one small query."""
+        key = self._export_key(account, credentials)
+        client = self._client(key, credentials)
+        locations, outcome = read_project_locations(
+            client,
+            project_id=project,
+            as_of=self.today,
+            partitioning=self._table_partitioning(key, client),
+        )
+        logger.info(
+            "Recommender locations of %s from %s: %s (%d bytes billed)",
+            project,
+            client.export.table,
+            locations.describe(),
+            outcome.bytes_billed,
+        )
+        return locations, {
+            BYTES_PROCESSED_METRIC: outcome.bytes_processed,
+            BYTES_BILLED_METRIC: outcome.bytes_billed,
+            QUERIES_METRIC: 1,
+        }
 
     def planned_recommendation_requests(self, account: CloudAccount) -> int:
         """Recommender requests are free: a refresh reserves none of the tenant's budget."""

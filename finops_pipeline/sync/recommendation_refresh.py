@@ -58,6 +58,8 @@ class AccountRefresh:
     largest: tuple[Recommendation, ...] = ()
     #: Every request the fetch made, billed or not.
     requests: int = 0
+    #: What else the fetch used, by metadata name (GCP: the location query's BigQuery bytes).
+    usage_metrics: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,14 @@ class RefreshReport:
         for account in self.refreshed:
             if account.requests:
                 totals[account.provider] = totals.get(account.provider, 0) + account.requests
+        return totals
+
+    def usage_metrics(self) -> dict[str, int]:
+        """Every account's usage metrics, summed by name."""
+        totals: dict[str, int] = {}
+        for account in self.refreshed:
+            for name, value in account.usage_metrics.items():
+                totals[name] = totals.get(name, 0) + value
         return totals
 
     def totals(self) -> dict[str, int]:
@@ -188,6 +198,7 @@ def refresh_accounts(
                 open_count=len(open_states),
                 notes=tuple(fetched.notes),
                 requests=fetched.requests,
+                usage_metrics=dict(fetched.usage_metrics),
                 largest=tuple(
                     sorted(
                         (state.recommendation for state in open_states),

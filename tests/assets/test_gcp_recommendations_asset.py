@@ -1,9 +1,13 @@
 """cost_recommendations for GCP projects: real Dagster runs, real Postgres, the real
-RecommenderClient over REST against the sandbox."""
+RecommenderClient over REST and the real BigQuery client against the sandbox.
+
+The projects are two of the sandbox billing export's: umbrella-web-prod runs VMs and disks in
+``us-central1``'s zones a, b, c and f; umbrella-data-lake has only regional usage there."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,13 +29,17 @@ from finops_pipeline.providers.gcp.sandbox.hook import (
 )
 from finops_pipeline.providers.gcp.sandbox.server import BigQuerySandbox
 from finops_pipeline.providers.gcp.service_account import ServiceAccountKey
+from finops_pipeline.resources import GcpBillingExportResource
 from finops_pipeline.security.ciphertext import KeyRing
 from tests.resources import refresh_recommendations
 
 pytestmark = pytest.mark.integration
 
 READER = "finops-recommendations@ops-host-9.iam.gserviceaccount.com"
-WEB, LAKE = "acme-web-prod", "acme-data-lake"
+WEB, LAKE = "umbrella-web-prod", "umbrella-data-lake"
+#: A project with Recommender access but no rows in the sandbox export.
+NEW = "umbrella-new-app"
+MIB = 1024 * 1024
 
 
 @pytest.fixture
@@ -40,7 +48,7 @@ def sandbox() -> Iterator[BigQuerySandbox]:
     sandbox.generation = 0
     yield sandbox
     sandbox.generation = None
-    for project in (WEB, LAKE):
+    for project in (WEB, LAKE, NEW):
         sandbox.enable_recommender_api(project)
 
 
@@ -80,9 +88,19 @@ def add(
 
 
 def refresh(
-    database_url: str, encryption_key: str, instance: dg.DagsterInstance, accounts: list[str]
+    database_url: str,
+    encryption_key: str,
+    instance: dg.DagsterInstance,
+    accounts: list[str],
+    *,
+    locations: list[str] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    return refresh_recommendations(database_url, encryption_key, instance, accounts)
+    overrides = (
+        {"gcp_billing_export": GcpBillingExportResource(recommender_locations=locations)}
+        if locations
+        else None
+    )
+    return refresh_recommendations(database_url, encryption_key, instance, accounts, overrides)
 
 
 def stored(connection: psycopg.Connection, account: str) -> tuple[set[str], set[str]]:
@@ -121,10 +139,20 @@ def test_gcp_projects_refresh_store_and_resolve_with_free_counted_requests(
     metadata = first.asset_materializations_for_node("cost_recommendations")[0].metadata
     assert metadata[PAID_REQUESTS_KEY].value == 0
     assert metadata[PAID_REQUESTS_BY_ACCOUNT_KEY].value == {web: 0, lake: 0}
-    # 18 lists per project with the default locations, plus any second pages.
-    assert metadata["gcp_requests"].value >= 36
+    # Where each project runs, from the export: one location query per project, each billed
+    # BigQuery's 10 MiB minimum.
+    assert metadata["gcp_queries"].value == 2
+    assert metadata["gcp_bytes_billed"].value == 2 * 10 * MIB
+    assert 0 < metadata["gcp_bytes_processed"].value < 10 * MIB
+    # The web project's 3 zonal recommenders x 4 zones + 4 regional + 2 global lists; the
+    # lake's 4 regional + 2 global. Second pages come on top.
+    assert metadata["gcp_requests"].value >= 18 + 6
     week_1, resolved = stored(connection, web)
     assert resolved == set() and week_1
+    lake_open = stored(connection, lake)[0]
+    # No VM or disk of the lake's was asked about: it has none in its export.
+    assert lake_open and not any("/zones/" in resource for resource in lake_open)
+    assert any("/zones/us-central1-f/" in resource for resource in week_1)
     kinds = dict(
         connection.execute(
             "SELECT kind, count(*) FROM cost_recommendations WHERE provider = 'gcp' GROUP BY kind"
@@ -148,7 +176,7 @@ def test_gcp_projects_refresh_store_and_resolve_with_free_counted_requests(
     assert resolved == week_1 - week_2 and len(resolved) == 1
     assert next(iter(resolved)).endswith("/zones/us-central1-c/instances/prod-batch-7")
     totals = second.asset_materializations_for_node("cost_recommendations")[0].metadata
-    assert totals["recommendations_resolved"].value == 2  # one per project
+    assert totals["recommendations_resolved"].value == 1  # the lake has no VM to stop
     assert totals["recommendations_new"].value == 0
     assert requests_used(connection) == 0
 
@@ -190,3 +218,52 @@ def test_an_api_not_enabled_fails_only_its_project(
     )
     for text in (description, logs, metadata):
         assert not any(secret in text for secret in secrets)
+
+
+def test_fixed_locations_replace_the_discovery_and_a_project_without_usage_gets_global_lists(
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+    instance: dg.DagsterInstance,
+    sandbox: BigQuerySandbox,
+) -> None:
+    key_info = sandbox.create_service_account(
+        READER, project_id="ops-host-9", recommender_projects=[LAKE, NEW]
+    )
+    lake, new = add(connection, key_ring, LAKE, key_info), add(connection, key_ring, NEW, key_info)
+
+    # FINOPS_GCP_RECOMMENDER_LOCATIONS: the same zones for every project, no BigQuery query.
+    fixed = refresh(
+        database_url, encryption_key, instance, [lake], locations=["us-central1-a", "us-central1-c"]
+    )
+    assert fixed.success
+    metadata = fixed.asset_materializations_for_node("cost_recommendations")[0].metadata
+    assert "gcp_queries" not in metadata and "gcp_bytes_billed" not in metadata
+    assert metadata["gcp_requests"].value >= 3 * 2 + 1 * 4 + 2
+    zones = {
+        resource.split("/zones/")[1].split("/")[0]
+        for resource in stored(connection, lake)[0]
+        if "/zones/" in resource
+    }
+    assert zones == {"us-central1-a", "us-central1-c"}
+
+    # A project the export has no rows of (new, or billed elsewhere): global lists only, and
+    # the run says why.
+    discovered = refresh(database_url, encryption_key, instance, [new])
+    assert discovered.success
+    metadata = discovered.asset_materializations_for_node("cost_recommendations")[0].metadata
+    assert metadata["gcp_queries"].value == 1
+    assert metadata["gcp_requests"].value == 2
+    new_open = stored(connection, new)[0]
+    assert new_open and all("/global/" in resource for resource in new_open)
+    warnings = [
+        str(event.message)
+        for event in instance.all_logs(discovered.run_id)
+        if event.level == logging.WARNING
+    ]
+    assert any(
+        f"project {NEW} shows no zonal or regional usage" in text
+        and "FINOPS_GCP_RECOMMENDER_LOCATIONS" in text
+        for text in warnings
+    )

@@ -85,11 +85,12 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
         2 * accounts_total
     )
     assert re.search(r"\n  \S*finops recommendations --tenant acme-retail ", first)
-    # The GCP tenant's projects get GCP Recommender's cost recommendations, free: 18 lists
-    # per project with the default locations, a few with a second page.
-    assert statistic(first, r"(\d+) GCP Recommender requests not billed") >= 18 * len(
-        DEMO_EXPORT.projects
-    )
+    # The GCP tenant's projects get GCP Recommender's cost recommendations, free, asked where
+    # the export shows each project's usage: 18 lists for the two projects with VMs in
+    # us-central1's four zones, 6 for the one without (4 regional, 2 global), a few with a
+    # second page.
+    assert len(DEMO_EXPORT.projects) == 3
+    assert statistic(first, r"(\d+) GCP Recommender requests not billed") >= 18 + 18 + 6
     assert statistic(first, rf"\n  {DEMO_GCP_TENANT} +(\d+) open recommendations") > 0
     # One Azure tenant's subscriptions next to the AWS ones, from the Azure sandbox.
     assert "fabrikam" in first

@@ -39,7 +39,12 @@ from finops_pipeline.providers.gcp.query import (
     COST_RESULT_COLUMNS,
     BillingQuery,
     build_cost_query,
+    build_location_query,
     build_watermark_query,
+)
+from finops_pipeline.providers.gcp.recommendations import (
+    LOCATION_LOOKBACK_DAYS,
+    RecommenderLocations,
 )
 from finops_pipeline.providers.gcp.restatement import (
     INVOICE_MONTH_CLOSE_DAY,
@@ -345,3 +350,25 @@ def read_watermarks(
             if day not in watermarks or exported > watermarks[day]:
                 watermarks[day] = exported
     return watermarks, outcome
+
+
+def read_project_locations(
+    runner: BillingQueryRunner,
+    *,
+    project_id: str,
+    as_of: dt.date,
+    partitioning: TablePartitioning | None = None,
+) -> tuple[RecommenderLocations, QueryOutcome]:
+    """The zones and regions where ``project_id`` used anything in the
+    :data:`~finops_pipeline.providers.gcp.recommendations.LOCATION_LOOKBACK_DAYS` days before
+    ``as_of``: where its Recommender lists are asked."""
+    if partitioning is None:
+        partitioning = runner.table_partitioning()
+    query = build_location_query(
+        runner.export.table,
+        partitioning,
+        project_id=project_id,
+        usage_start=as_of - dt.timedelta(days=LOCATION_LOOKBACK_DAYS),
+    )
+    outcome = runner.run(query)
+    return RecommenderLocations.from_export_rows(outcome.rows), outcome

@@ -116,6 +116,19 @@ WHERE export_time >= @exported_since
 GROUP BY usage_date, project_id
 """
 
+_LOCATION_QUERY = """\
+-- Where the project used anything lately: its zones and regions are where GCP Recommender can
+-- have recommendations for it, so they are the locations its recommenders are asked at.
+SELECT DISTINCT
+  location.region AS region,
+  location.zone AS zone
+FROM {table}
+WHERE usage_start_time >= @usage_start{partition_filter}{project_filter}
+"""
+
+#: Result columns of :func:`build_location_query`.
+LOCATION_RESULT_COLUMNS: tuple[str, ...] = ("region", "zone")
+
 # Lower bounds only: a row for usage day D is exported after D starts, and late rows land in
 # newer partitions, so an upper bound would miss them.
 _INGESTION_TIME_FILTER = "\n    AND _PARTITIONTIME >= @partition_start"
@@ -252,6 +265,34 @@ def build_watermark_query(
     )
     parameters = (
         QueryParameter("exported_since", "TIMESTAMP", exported_since),
+        QueryParameter("usage_start", "TIMESTAMP", _midnight(usage_start)),
+        *partition_parameters,
+        *project_parameters,
+    )
+    return BillingQuery(sql, parameters, tuple(notes))
+
+
+def build_location_query(
+    table: BillingExportTable,
+    partitioning: TablePartitioning,
+    *,
+    project_id: str,
+    usage_start: dt.date,
+) -> BillingQuery:
+    """The distinct regions and zones of ``project_id``'s usage since ``usage_start``.
+
+    It reads four narrow columns (``project.id``, ``location.region``, ``location.zone`` and
+    ``usage_start_time``) of the partitions loaded since then, so it bills BigQuery's
+    10 MiB minimum for most exports.
+    """
+    partition_clause, partition_parameters, notes = _partition_filter(partitioning, usage_start)
+    project_clause, project_parameters = _project_filter([project_id])
+    sql = _LOCATION_QUERY.format(
+        table=table.sql_reference,
+        partition_filter=partition_clause,
+        project_filter=project_clause,
+    )
+    parameters = (
         QueryParameter("usage_start", "TIMESTAMP", _midnight(usage_start)),
         *partition_parameters,
         *project_parameters,

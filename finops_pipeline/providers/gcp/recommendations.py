@@ -7,12 +7,20 @@ VM sizing, idle VMs and idle persistent disks are zonal; idle IP addresses, comm
 discounts and Cloud SQL are regional; idle images are global (idle *global* addresses too).
 Google documents no wildcard location for ``recommendations.list`` (``locations/-`` is not in
 the API reference, and what it does is unspecified), so every location is asked explicitly:
-:data:`COST_RECOMMENDERS` times the locations of their kind, from
+:data:`COST_RECOMMENDERS` times the locations of their kind.
+
+By default the locations are **discovered per project from its billing export**: the distinct
+``location.zone`` and ``location.region`` of its usage in the last
+:data:`LOCATION_LOOKBACK_DAYS` days (:func:`RecommenderLocations.from_export_rows`). A project
+is asked where it runs, wherever that is, and nowhere else: a project in one zone takes
+3 zonal + 4 regional + 2 global = 9 requests, one in ``us-central1``'s four zones
+3 x 4 + 4 + 2 = **18** (:func:`request_count`; more only when a list has more than one page),
+and one without zonal or regional usage only the 2 global lists. The discovery is one small
+BigQuery query per project and refresh, billed BigQuery's 10 MiB minimum for most exports.
 ``FINOPS_GCP_RECOMMENDER_LOCATIONS`` (zones and regions, comma-separated; the regions of the
-listed zones and ``global`` are added). The default, :data:`DEFAULT_LOCATIONS`, is
-``us-central1``'s four zones, which makes :func:`request_count` = 3 x 4 zonal + 4 regional +
-2 global = **18 requests per project per weekly refresh** (more only when a list has more than
-one page). Recommender requests are free; they are counted, not billed.
+listed zones and ``global`` are added) replaces the discovery with a fixed list for every
+project; ``auto``, or unset, discovers. Recommender requests are free; they are counted, not
+billed.
 
 Only open recommendations count: ``ACTIVE`` and ``CLAIMED`` (claimed means someone intends to
 apply it; the savings are still to be had). The filter is sent to the API
@@ -49,13 +57,11 @@ from finops_pipeline.providers.gcp.errors import (
 )
 
 ENV_RECOMMENDER_LOCATIONS = "FINOPS_GCP_RECOMMENDER_LOCATIONS"
-#: us-central1's zones: the region most projects start in. Set the variable to where yours run.
-DEFAULT_LOCATIONS: tuple[str, ...] = (
-    "us-central1-a",
-    "us-central1-b",
-    "us-central1-c",
-    "us-central1-f",
-)
+#: The setting's value (and its default) for locations discovered per project from the export.
+DISCOVER_LOCATIONS = "auto"
+#: How far back the export is read for where a project runs. Recommender's cost recommenders
+#: observe at most the last 30 days (idle resources, VM sizing).
+LOCATION_LOOKBACK_DAYS = 30
 GLOBAL = "global"
 ZONE, REGION = "zone", "region"
 #: The states whose savings are still to be had; sent as the list's filter.
@@ -198,6 +204,33 @@ class RecommenderLocations:
             )
         return cls(tuple(dict.fromkeys(zones)), tuple(dict.fromkeys(regions)))
 
+    @classmethod
+    def from_export_rows(cls, rows: Iterable[Mapping[str, Any]]) -> RecommenderLocations:
+        """Where a project ran, from the rows of the billing export's location query.
+
+        Each row has ``region`` and ``zone`` (either may be NULL). Multi-regions (``US``,
+        ``EU``) and ``global`` name no Recommender location and are skipped, as is anything
+        else that is not a zone or region name. None found is not an error: only the global
+        recommenders are asked then.
+        """
+        zones: set[str] = set()
+        regions: set[str] = set()
+        for row in rows:
+            zone = str(row.get("zone") or "").strip().lower()
+            region = str(row.get("region") or "").strip().lower()
+            if _ZONE.fullmatch(zone):
+                zones.add(zone)
+                regions.add(zone.rsplit("-", 1)[0])
+            if _REGION.fullmatch(region):
+                regions.add(region)
+        return cls(tuple(sorted(zones)), tuple(sorted(regions)))
+
+    def describe(self) -> str:
+        """``us-central1-a, us-central1-b, us-central1 and global``: for logs and notes."""
+        return ", ".join((*self.zones, *self.regions)) + (
+            " and global" if self.zones or self.regions else "global only"
+        )
+
     def of_scope(self, scope: str) -> tuple[str, ...]:
         if scope == ZONE:
             return self.zones
@@ -207,10 +240,11 @@ class RecommenderLocations:
 
 
 def locations_from_env(environ: Mapping[str, str]) -> tuple[str, ...]:
-    """``FINOPS_GCP_RECOMMENDER_LOCATIONS`` split on commas, or :data:`DEFAULT_LOCATIONS`."""
+    """``FINOPS_GCP_RECOMMENDER_LOCATIONS`` split on commas; empty when unset or ``auto``
+    (each project's locations are then discovered from its billing export)."""
     text = environ.get(ENV_RECOMMENDER_LOCATIONS, "").strip()
-    if not text:
-        return DEFAULT_LOCATIONS
+    if not text or text.lower() == DISCOVER_LOCATIONS:
+        return ()
     locations = tuple(part.strip() for part in text.split(",") if part.strip())
     RecommenderLocations.parse(locations)  # fail at start-up, not at the first refresh
     return locations

@@ -8,7 +8,11 @@ import pytest
 
 from finops_pipeline.errors import ConfigurationError
 from finops_pipeline.providers.gcp.errors import BillingTableNameError, PartitioningError
-from finops_pipeline.providers.gcp.query import build_cost_query, build_watermark_query
+from finops_pipeline.providers.gcp.query import (
+    build_cost_query,
+    build_location_query,
+    build_watermark_query,
+)
 from finops_pipeline.providers.gcp.table import (
     BillingExportTable,
     PartitionKind,
@@ -195,3 +199,20 @@ def test_the_watermark_query_scans_only_partitions_loaded_since_the_last_check()
     assert query.parameter("partition_start").value == dt.datetime(2025, 2, 10, tzinfo=dt.UTC)
     assert "export_time >= @exported_since" in query.sql
     assert "MAX(export_time)" in query.sql
+
+
+def test_the_location_query_reads_one_project_s_recent_partitions_and_binds_every_value() -> None:
+    query = build_location_query(
+        TABLE, INGESTION, project_id="shop-prod-1234", usage_start=dt.date(2025, 1, 2)
+    )
+    sql = query.sql
+    assert "SELECT DISTINCT" in sql and "location.zone AS zone" in sql
+    assert "_PARTITIONTIME >= @partition_start" in sql
+    assert "project.id IN UNNEST(@project_ids)" in sql
+    for literal in ("2025", "shop-prod-1234"):
+        assert literal not in sql
+    assert query.parameter("usage_start").value == dt.datetime(2025, 1, 2, tzinfo=dt.UTC)
+    assert query.parameter("partition_start").value == dt.datetime(2025, 1, 2, tzinfo=dt.UTC)
+    assert query.parameter("project_ids").value == ["shop-prod-1234"]
+    with pytest.raises(ConfigurationError):
+        build_location_query(TABLE, INGESTION, project_id="Shop Prod!", usage_start=dt.date.today())

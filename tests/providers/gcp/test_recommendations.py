@@ -20,7 +20,6 @@ from finops_pipeline.insights.recommendations import (
 )
 from finops_pipeline.providers.gcp.errors import RecommenderDataError, RecommenderSettingError
 from finops_pipeline.providers.gcp.recommendations import (
-    DEFAULT_LOCATIONS,
     ENV_RECOMMENDER_LOCATIONS,
     RecommenderLocations,
     locations_from_env,
@@ -210,6 +209,8 @@ BUY_COMMITMENT: dict[str, Any] = {
     "stateInfo": {"state": "ACTIVE"},
 }
 
+US_CENTRAL1_ZONES = ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f")
+
 
 def test_a_machine_type_recommendation_is_a_rightsize_of_the_instance_with_exact_savings() -> None:
     record = parse_recommendation(RESIZE, project=PROJECT, recommender=MACHINE_TYPE)
@@ -310,8 +311,8 @@ def test_pages_are_parsed_in_order_and_empty_pages_are_fine() -> None:
     assert len(records) == 2 and records[0].key == records[1].key
 
 
-def test_default_locations_make_18_requests_per_project() -> None:
-    locations = RecommenderLocations.parse(DEFAULT_LOCATIONS)
+def test_four_zones_of_one_region_make_18_requests_per_project() -> None:
+    locations = RecommenderLocations.parse(US_CENTRAL1_ZONES)
     assert locations.regions == ("us-central1",)
     queries = plan_queries("shop-prod-1234", locations)
     assert request_count(locations) == len(queries) == 3 * 4 + 4 + 2
@@ -327,8 +328,35 @@ def test_default_locations_make_18_requests_per_project() -> None:
     assert not any("locations/-/" in parent for parent in parents)
 
 
+def test_locations_discovered_from_the_export_are_the_project_s_zones_and_regions() -> None:
+    rows = [
+        {"region": "europe-west1", "zone": "europe-west1-b"},
+        {"region": "europe-west1", "zone": None},
+        {"region": "us-east1", "zone": None},
+        {"region": None, "zone": "asia-south1-a"},  # a zone names its region too
+        {"region": None, "zone": None},  # global usage: nothing to add
+        {"region": "US", "zone": None},  # a multi-region is no Recommender location
+        {"region": "global", "zone": ""},
+    ]
+    locations = RecommenderLocations.from_export_rows(rows)
+    assert locations.zones == ("asia-south1-a", "europe-west1-b")
+    assert locations.regions == ("asia-south1", "europe-west1", "us-east1")
+    # 3 zonal x 2 + 4 regional x 3 + 2 global
+    assert request_count(locations) == 20
+    one_zone = RecommenderLocations.from_export_rows(
+        [{"region": "europe-west1", "zone": "europe-west1-b"}]
+    )
+    assert request_count(one_zone) == 3 + 4 + 2
+    nothing = RecommenderLocations.from_export_rows([])
+    assert request_count(nothing) == 2
+    assert nothing.describe() == "global only"
+    assert one_zone.describe() == "europe-west1-b, europe-west1 and global"
+
+
 def test_locations_come_from_the_environment_and_are_checked() -> None:
-    assert locations_from_env({}) == DEFAULT_LOCATIONS
+    # Unset or auto: each project's own locations, from its billing export.
+    assert locations_from_env({}) == ()
+    assert locations_from_env({ENV_RECOMMENDER_LOCATIONS: " Auto "}) == ()
     env = {ENV_RECOMMENDER_LOCATIONS: "europe-west1-b, europe-west1-c,us-east1,global"}
     parsed = RecommenderLocations.parse(locations_from_env(env))
     assert parsed.zones == ("europe-west1-b", "europe-west1-c")

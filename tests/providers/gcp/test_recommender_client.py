@@ -26,7 +26,6 @@ from finops_pipeline.providers.gcp.errors import (
     RecommenderLocationError,
 )
 from finops_pipeline.providers.gcp.recommendations import (
-    DEFAULT_LOCATIONS,
     GLOBAL,
     RecommenderLocations,
     request_count,
@@ -36,6 +35,7 @@ from finops_pipeline.providers.gcp.recommender import (
     build_recommender_client,
     recommender_endpoint_for,
 )
+from finops_pipeline.providers.gcp.sandbox.catalogue import SANDBOX_PROJECT_ZONES
 from finops_pipeline.providers.gcp.sandbox.hook import (
     DEMO_EXPORT,
     RECOMMENDER_SANDBOX_ENDPOINT,
@@ -51,7 +51,7 @@ pytestmark = pytest.mark.integration
 READER = "recommendations-reader@ops-host-7.iam.gserviceaccount.com"
 PROJECT = "shop-prod-1234"
 OTHER = "shop-staging-77"
-SANDBOX_LOCATIONS = (*DEFAULT_LOCATIONS, "us-central1", GLOBAL)
+SANDBOX_LOCATIONS = (*SANDBOX_PROJECT_ZONES, "us-central1", GLOBAL)
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_a_sandbox_project_reaches_the_sandbox_host_never_google() -> None:
 def test_the_real_client_pages_every_list_and_counts_each_request(
     sandbox: BigQuerySandbox, key_info: dict[str, Any]
 ) -> None:
-    locations = RecommenderLocations.parse(DEFAULT_LOCATIONS)
+    locations = RecommenderLocations.parse(SANDBOX_PROJECT_ZONES)
     sandbox.reset_records()
     reader = reader_for(key_info)
     try:
@@ -143,7 +143,7 @@ def test_the_real_client_pages_every_list_and_counts_each_request(
 def test_an_idle_vm_disappears_in_the_next_generation(
     sandbox: BigQuerySandbox, key_info: dict[str, Any]
 ) -> None:
-    locations = RecommenderLocations.parse(DEFAULT_LOCATIONS)
+    locations = RecommenderLocations.parse(SANDBOX_PROJECT_ZONES)
     reader = reader_for(key_info)
     try:
         first = {r.key for r in reader.fetch(PROJECT, locations).records}
@@ -161,7 +161,7 @@ def test_an_api_not_enabled_says_how_to_enable_it(
     sandbox.disable_recommender_api(PROJECT)
     reader = reader_for(key_info)
     with pytest.raises(RecommenderApiDisabledError) as raised:
-        reader.fetch(PROJECT, RecommenderLocations.parse(DEFAULT_LOCATIONS))
+        reader.fetch(PROJECT, RecommenderLocations.parse(SANDBOX_PROJECT_ZONES))
     reader.close()
     message = str(raised.value)
     assert "gcloud services enable recommender.googleapis.com --project " in message
@@ -173,7 +173,7 @@ def test_a_missing_grant_names_the_viewer_roles(
 ) -> None:
     reader = reader_for(key_info)
     with pytest.raises(RecommenderAccessDeniedError) as raised:
-        reader.fetch(OTHER, RecommenderLocations.parse(DEFAULT_LOCATIONS))
+        reader.fetch(OTHER, RecommenderLocations.parse(SANDBOX_PROJECT_ZONES))
     reader.close()
     assert "roles/recommender.viewer" in str(raised.value)
     assert "roles/recommender.computeViewer" in str(raised.value)
@@ -192,7 +192,7 @@ def test_a_location_that_does_not_exist_is_a_location_error(
 def test_throttling_and_server_errors_are_retried_then_typed(
     sandbox: BigQuerySandbox, key_info: dict[str, Any], status: int, error: type[Exception]
 ) -> None:
-    locations = RecommenderLocations.parse(DEFAULT_LOCATIONS)
+    locations = RecommenderLocations.parse(SANDBOX_PROJECT_ZONES)
     # One failure is retried away.
     sandbox.fail_next(1, status=status, path_contains="/v1/projects/")
     reader = reader_for(key_info, deadline=5.0)
@@ -215,7 +215,7 @@ def test_the_private_key_never_reaches_logs_or_errors(
     sandbox.disable_recommender_api(PROJECT)
     reader = reader_for(key_info)
     with pytest.raises(RecommenderApiDisabledError) as raised:
-        reader.fetch(PROJECT, RecommenderLocations.parse(DEFAULT_LOCATIONS))
+        reader.fetch(PROJECT, RecommenderLocations.parse(SANDBOX_PROJECT_ZONES))
     texts = [str(raised.value), repr(reader), caplog.text]
     reader.close()
     secrets = [key_info["private_key"], key_info["private_key_id"]] + [

@@ -23,6 +23,8 @@ class Sku:
     price_per_pricing_unit: float
     #: Credit types this SKU can receive.
     credit_types: tuple[str, ...] = ()
+    #: Billed per zone (VM cores and memory, persistent disks): its rows name a zone.
+    zonal: bool = False
 
     @property
     def sku_id(self) -> str:
@@ -46,6 +48,16 @@ def _sku_id(description: str) -> str:
     return f"{digest[0:4]}-{digest[4:8]}-{digest[8:12]}"
 
 
+#: Where every sandbox project runs: its rows name this region, and its zonal SKUs' rows these
+#: zones (the GCP Recommender sandbox serves its VM and disk recommendations there too).
+SANDBOX_REGION = "us-central1"
+SANDBOX_PROJECT_ZONES: tuple[str, ...] = (
+    "us-central1-a",
+    "us-central1-b",
+    "us-central1-c",
+    "us-central1-f",
+)
+
 _HOUR = 3600.0
 _GIB = 1024.0**3
 _GIB_MONTH = _GIB * 86400 * 30
@@ -62,6 +74,7 @@ SERVICES: tuple[Service, ...] = (
                 _HOUR,
                 0.031611,
                 ("SUSTAINED_USAGE_DISCOUNT", "COMMITTED_USAGE_DISCOUNT"),
+                zonal=True,
             ),
             Sku(
                 "N2 Instance Ram running in Americas",
@@ -70,6 +83,7 @@ SERVICES: tuple[Service, ...] = (
                 _GIB * _HOUR,
                 0.004237,
                 ("SUSTAINED_USAGE_DISCOUNT", "COMMITTED_USAGE_DISCOUNT"),
+                zonal=True,
             ),
             Sku(
                 "E2 Instance Core running in Americas",
@@ -78,9 +92,24 @@ SERVICES: tuple[Service, ...] = (
                 _HOUR,
                 0.021811,
                 ("COMMITTED_USAGE_DISCOUNT", "FREE_TIER"),
+                zonal=True,
             ),
-            Sku("Storage PD Capacity", "byte-seconds", "gibibyte month", _GIB_MONTH, 0.04),
-            Sku("SSD backed PD Capacity", "byte-seconds", "gibibyte month", _GIB_MONTH, 0.17),
+            Sku(
+                "Storage PD Capacity",
+                "byte-seconds",
+                "gibibyte month",
+                _GIB_MONTH,
+                0.04,
+                zonal=True,
+            ),
+            Sku(
+                "SSD backed PD Capacity",
+                "byte-seconds",
+                "gibibyte month",
+                _GIB_MONTH,
+                0.17,
+                zonal=True,
+            ),
             Sku(
                 "Network Internet Egress from Americas to Americas",
                 "bytes",

@@ -14,7 +14,9 @@ What the rows model:
 * export a few hours after the usage hour, into the partition of the export's day; about 3% of
   rows are exported 1–4 days late, and some days get a late promotion credit row (cost 0)
   2–6 days later: both land in newer partitions and move the day's ``max(export_time)``;
-* late rows exported after their month ended are billed in the next invoice month.
+* late rows exported after their month ended are billed in the next invoice month;
+* every row is in ``us-central1``; a zonal SKU's rows (VM cores and memory, disks) name one of
+  its four zones each, by usage hour, so a project with VMs or disks shows all four.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import numpy as np
 from finops_pipeline.providers.gcp.sandbox.catalogue import (
     CREDIT_NAMES,
     EXPORT_SCHEMA,
+    SANDBOX_PROJECT_ZONES,
+    SANDBOX_REGION,
     SERVICES,
     Service,
     Sku,
@@ -71,6 +75,14 @@ class ProjectProfile:
     number: str
     lines: tuple[CostLine, ...]
     environment: str
+
+
+#: A zonal row's location by usage hour // 6 (01:00 a, 07:00 b, 12:00 and 13:00 c, 23:00 f);
+#: read-only, shared by the rows.
+_ZONE_LOCATIONS: tuple[dict[str, Any], ...] = tuple(
+    {"location": zone, "country": "US", "region": SANDBOX_REGION, "zone": zone}
+    for zone in SANDBOX_PROJECT_ZONES
+)
 
 
 def standard_table_name(billing_account_id: str) -> str:
@@ -209,8 +221,10 @@ class BillingExportGenerator:
         )
         invoice_day = exported.date() if late_crossover else start.date()
         shared = self._shared_parts(profile, line)
+        zonal = {"location": _ZONE_LOCATIONS[start.hour // 6]} if sku.zonal else {}
         return {
             **shared,
+            **zonal,
             "usage_start_time": start,
             "usage_end_time": start + dt.timedelta(hours=1),
             "export_time": exported,
@@ -246,9 +260,9 @@ class BillingExportGenerator:
                 },
                 "labels": [{"key": "env", "value": profile.environment}],
                 "location": {
-                    "location": "us-central1",
+                    "location": SANDBOX_REGION,
                     "country": "US",
-                    "region": "us-central1",
+                    "region": SANDBOX_REGION,
                     "zone": None,
                 },
                 "currency": CURRENCY,

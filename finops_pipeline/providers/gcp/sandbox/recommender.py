@@ -4,7 +4,7 @@ Pure request-in, response-out logic; :mod:`.server` routes ``GET /v1/projects/{p
 locations/{location}/recommenders/{recommender}/recommendations`` here after checking the
 caller's token, the API's enablement and the caller's grant. Every project gets a
 deterministic set from its id (so every process computes the same answer), in ``us-central1``
-(the default locations):
+and its zones a, b, c and f, where the sandbox billing export shows every project's usage:
 
 * VM sizing (``CHANGE_MACHINE_TYPE``) in zones a and b, one of them CLAIMED; one upsizing
   recommendation of category PERFORMANCE, which costs more and is not a saving;
