@@ -66,11 +66,16 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 def add(
-    connection: psycopg.Connection, ring: KeyRing, project: str, key_info: dict[str, Any]
+    connection: psycopg.Connection,
+    ring: KeyRing,
+    project: str,
+    key_info: dict[str, Any],
+    *,
+    table: str = DEMO_EXPORT.table_name,
 ) -> str:
     credentials = GcpServiceAccountCredentials(
         key=ServiceAccountKey.from_json(json.dumps(key_info)),
-        table=DEMO_EXPORT.table_name,
+        table=table,
         location="US",
         api_endpoint=SANDBOX_API_ENDPOINT,
         token_endpoint=SANDBOX_TOKEN_ENDPOINT,
@@ -267,3 +272,37 @@ def test_fixed_locations_replace_the_discovery_and_a_project_without_usage_gets_
         and "FINOPS_GCP_RECOMMENDER_LOCATIONS" in text
         for text in warnings
     )
+
+
+def test_a_project_whose_export_cannot_be_read_fails_alone_with_a_typed_error(
+    database_url: str,
+    encryption_key: str,
+    key_ring: KeyRing,
+    connection: psycopg.Connection,
+    instance: dg.DagsterInstance,
+    sandbox: BigQuerySandbox,
+    key_info: dict[str, Any],
+) -> None:
+    web = add(connection, key_ring, WEB, key_info)
+    # The lake's credentials name an export table that does not exist: its locations cannot
+    # be discovered, so nothing is asked and its stored set stays as it was.
+    lake = add(
+        connection,
+        key_ring,
+        LAKE,
+        key_info,
+        table=DEMO_EXPORT.table_name.rsplit(".", 1)[0]
+        + ".gcp_billing_export_v1_000000_000000_000000",
+    )
+    result = refresh(database_url, encryption_key, instance, [web, lake])
+
+    assert not result.success
+    failure = next(
+        event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_FAILURE
+    )
+    description = failure.step_failure_data.user_failure_data.description  # type: ignore[union-attr]
+    lake_line = next(line for line in description.splitlines() if line.startswith(f"- {lake}: "))
+    assert "GcpAccessDeniedError: BigQuery denied" in lake_line and "Traceback" not in description
+    assert web not in description
+    assert stored(connection, web)[0] and stored(connection, lake) == (set(), set())
+    assert key_info["private_key_id"] not in description
