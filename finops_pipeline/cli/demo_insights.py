@@ -45,6 +45,8 @@ class InsightsReport:
     #: GCP Recommender), from the ``<provider>_requests`` metadata.
     recommendation_unbilled_requests: dict[str, int] = field(default_factory=dict)
     recommendation_accounts: int = 0
+    #: BigQuery bytes billed for finding where GCP projects run (``gcp_bytes_billed``).
+    recommendation_bytes_billed: int = 0
     anomalies_stored: int = 0
     tenants: list[TenantInsights] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -110,6 +112,8 @@ def materialize_insights(
         report.recommendation_accounts += int(refreshed.value) if refreshed is not None else 0
         paid = metadata.get(PAID_REQUESTS_KEY)
         report.recommendation_paid_requests += int(paid.value) if paid is not None else 0
+        billed = metadata.get("gcp_bytes_billed")
+        report.recommendation_bytes_billed += int(billed.value) if billed is not None else 0
         for provider in UNBILLED_RECOMMENDERS:
             counted = metadata.get(f"{provider}_requests")
             if counted is not None:
@@ -161,6 +165,11 @@ def insights_lines(report: InsightsReport) -> list[str]:
         for provider, count in sorted(report.recommendation_unbilled_requests.items())
         if count
     )
+    if report.recommendation_bytes_billed:
+        unbilled += (
+            f", {report.recommendation_bytes_billed / 2**20:g} MiB BigQuery billed finding "
+            "where the GCP projects run"
+        )
     lines = [
         "",
         f"Insights: recommendations refreshed for {report.recommendation_accounts} accounts "

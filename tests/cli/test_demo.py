@@ -91,6 +91,8 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
     # second page.
     assert len(DEMO_EXPORT.projects) == 3
     assert statistic(first, r"(\d+) GCP Recommender requests not billed") >= 18 + 18 + 6
+    # Finding where they run: one location query per project, each BigQuery's 10 MiB minimum.
+    assert "30 MiB BigQuery billed finding where the GCP projects run" in first
     assert statistic(first, rf"\n  {DEMO_GCP_TENANT} +(\d+) open recommendations") > 0
     # One Azure tenant's subscriptions next to the AWS ones, from the Azure sandbox.
     assert "fabrikam" in first
