@@ -59,7 +59,7 @@ def test_demo_loads_and_a_rerun_restates_without_duplicating(
     assert first.startswith("Database: ")
     assert "Telemetry" not in first and "usage statistics" not in first
     instance_config = yaml.safe_load((tmp_path / "dagster" / "dagster.yaml").read_text())
-    assert instance_config == {"telemetry": {"enabled": False}}
+    assert instance_config == {"telemetry": {"enabled": False}, "nux": {"enabled": False}}
     # The closing lines say where to look next.
     assert re.search(r"\n  \S*finops costs --tenant acme-retail +a tenant's costs", first)
     assert re.search(r"\n  \S*finops ui +the Dagster UI", first)
@@ -203,22 +203,34 @@ def test_ui_uses_the_demo_instance_and_a_workspace_that_works_anywhere(
     }
 
 
-def test_instance_config_states_telemetry_and_leaves_a_users_file_alone(tmp_path: Path) -> None:
+def test_instance_config_states_telemetry_and_the_dialog_and_leaves_a_users_file_alone(
+    tmp_path: Path,
+) -> None:
     from finops_pipeline.cli.instance_config import INSTANCE_CONFIG_HEADER, write_instance_config
 
+    stated = {"telemetry": {"enabled": False}, "nux": {"enabled": False}}
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     text = write_instance_config(fresh).read_text()
-    assert yaml.safe_load(text) == {"telemetry": {"enabled": False}}
+    assert yaml.safe_load(text) == stated
     assert "https://docs.dagster.io/about/telemetry" in text
+    assert "Join the Dagster community" in text
     assert write_instance_config(fresh).read_text() == text  # idempotent
 
-    # A file an older release wrote (our header, no telemetry key) gets the setting.
+    # Files older releases wrote (our header, without one setting or both) get what they lack,
+    # and a setting a person changed in them stays as they left it.
     older = tmp_path / "older"
     older.mkdir()
     (older / "dagster.yaml").write_text(f"{INSTANCE_CONFIG_HEADER}\n# Runs ... folder.\n")
-    assert yaml.safe_load(write_instance_config(older).read_text()) == {
-        "telemetry": {"enabled": False}
+    assert yaml.safe_load(write_instance_config(older).read_text()) == stated
+    telemetry_only = tmp_path / "telemetry-only"
+    telemetry_only.mkdir()
+    (telemetry_only / "dagster.yaml").write_text(
+        f"{INSTANCE_CONFIG_HEADER}\ntelemetry:\n  enabled: true\n"
+    )
+    assert yaml.safe_load(write_instance_config(telemetry_only).read_text()) == {
+        "telemetry": {"enabled": True},
+        "nux": {"enabled": False},
     }
 
     # The user's own file is theirs.
