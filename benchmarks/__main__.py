@@ -15,6 +15,7 @@ import dagster as dg
 
 from benchmarks.anomalies import run_anomalies
 from benchmarks.bookkeeping import run_bookkeeping
+from benchmarks.collect import run_collect
 from benchmarks.common import SIZES, scratch_database, server_url, write_results
 from benchmarks.daemon import run_daemon_end_to_end
 from benchmarks.load import run_load
@@ -22,7 +23,16 @@ from benchmarks.pipeline import run_end_to_end, run_requests
 from benchmarks.schedule_tick import run_schedule_tick
 from finops_pipeline.db.urls import redact_url
 
-BENCHMARKS = ["load", "requests", "e2e", "bookkeeping", "schedule", "daemon", "anomalies"]
+BENCHMARKS = [
+    "load",
+    "collect",
+    "requests",
+    "e2e",
+    "bookkeeping",
+    "schedule",
+    "daemon",
+    "anomalies",
+]
 #: The benchmarks that need a database; the others run on generated data alone.
 _DATABASE_BENCHMARKS = frozenset({"load", "requests", "e2e", "bookkeeping", "schedule", "daemon"})
 
@@ -80,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
     else:
         print(f"benchmarks, size {size.name}, no database needed", flush=True)
+    if "collect" in selected:
+        tables.append(run_collect(size.collect_groups))
     if "anomalies" in selected:
         tables.append(
             run_anomalies(

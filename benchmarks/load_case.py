@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import resource
 import sys
 import time
 import uuid
@@ -20,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from benchmarks.common import peak_rss_mb
 from benchmarks.main_loader import build_decimal_rows
 from benchmarks.main_loader import replace_cost_window as main_replace_cost_window
 from finops_pipeline.constants import COST_COLUMNS
@@ -180,12 +180,11 @@ def run(case: str, count: int, url: str) -> dict[str, object]:
         }
     elif case != "frame_only":
         raise SystemExit(f"unknown case {case}; choose from {', '.join(CASES)}")
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "case": case,
         "rows": count,
         "seconds": seconds,
-        "peak_rss_mb": peak_kb / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         **extra,
     }
 
@@ -208,12 +207,11 @@ def _run_main(case: str, count: int, url: str) -> dict[str, object]:
     with psycopg.connect(to_libpq_url(url), autocommit=True) as connection:
         dead_tuples = _dead_tuples(connection)
         connection.execute("TRUNCATE cost_data, cost_data_days")
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "case": case,
         "rows": count,
         "seconds": seconds,
-        "peak_rss_mb": peak_kb / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "rows_changed": expected_changed,
         "dead_tuples": dead_tuples,
     }

@@ -21,7 +21,7 @@ from finops_pipeline.providers.aws.organizations import (
     discover_linked_accounts,
 )
 from finops_pipeline.providers.aws.paging import fetch_all_pages
-from finops_pipeline.providers.aws.parsing import parse_cost_pages, parse_total_pages
+from finops_pipeline.providers.aws.parsing import CostPageParser, parse_total_pages
 from finops_pipeline.providers.aws.recommendations import fetch_aws_recommendations
 from finops_pipeline.providers.aws.request import (
     build_daily_cost_request,
@@ -147,13 +147,17 @@ class AwsCostExplorerResource(dg.ConfigurableResource):
         request = build_daily_cost_request(
             window.start, window.end, linked_account=self._linked_account(account)
         )
+        # Each page is parsed as it arrives and dropped: a long window's raw JSON is never
+        # held whole.
+        parser = CostPageParser()
         paged = fetch_all_pages(
             client.get_cost_and_usage,
             request,
             on_expired_credentials=session.expire_credentials,
+            consumer=parser,
         )
         return FetchedCosts(
-            parsed=parse_cost_pages(paged.pages),
+            parsed=parser.result(),
             paid_requests=paged.paid_requests,
             data_unavailable=paged.data_unavailable,
             pagination_restarts=paged.restarts,

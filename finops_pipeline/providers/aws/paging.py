@@ -10,7 +10,7 @@ import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -47,9 +47,22 @@ _MAX_PAGES = 10_000
 EXPIRED_TOKEN_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
 
 
+class PageConsumer(Protocol):
+    """Takes each page as it arrives (e.g. a parser), so the pager keeps none."""
+
+    def add(self, page: dict[str, Any]) -> None:
+        """Take one page, in order."""
+        ...
+
+    def reset(self) -> None:
+        """Forget every page taken: the sequence starts over from its first page."""
+        ...
+
+
 @dataclass
 class PagedCostResponse:
-    """All pages of one GetCostAndUsage sequence, and what they cost."""
+    """All pages of one GetCostAndUsage sequence (none when a consumer took them), and what
+    they cost."""
 
     pages: list[dict[str, Any]] = field(default_factory=list)
     paid_requests: int = 0
@@ -63,6 +76,7 @@ def fetch_all_pages(
     *,
     max_restarts: int = CE_MAX_PAGINATION_RESTARTS,
     on_expired_credentials: Callable[[], bool] | None = None,
+    consumer: PageConsumer | None = None,
 ) -> PagedCostResponse:
     """Call ``call(**request)`` and follow ``NextPageToken`` until the last page.
 
@@ -77,9 +91,12 @@ def fetch_all_pages(
         on_expired_credentials: Called when AWS says the session expired; returns True if it
             renewed the credentials (an assumed role), so the sequence can restart. Without
             it, or when it returns False, expiry is a permanent :class:`CredentialError`.
+        consumer: Takes each page as it arrives instead of the result keeping it (and is
+            reset whenever the sequence starts over), so a long window's raw pages are never
+            held together. Its errors (a malformed page) stop the sequence at that page.
 
     Returns:
-        The pages in order, with counts of paid requests and restarts.
+        The pages in order (none with a consumer), with counts of paid requests and restarts.
 
     Raises:
         ProviderAccessDeniedError: the credentials lack ``ce:GetCostAndUsage``.
@@ -92,6 +109,9 @@ def fetch_all_pages(
     result = PagedCostResponse()
     for attempt in range(max_restarts + 1):
         pages: list[dict[str, Any]] = []
+        page_count = 0
+        if consumer is not None:
+            consumer.reset()
         seen_tokens: set[str] = set()
         token: str | None = None
         try:
@@ -102,11 +122,16 @@ def fetch_all_pages(
                     page_request["NextPageToken"] = token
                 page = call(**page_request)
                 result.paid_requests += 1
-                pages.append(page)
+                page_count += 1
                 token = page.get("NextPageToken") or None
+                if consumer is None:
+                    pages.append(page)
+                else:
+                    consumer.add(page)
+                del page  # with a consumer, nothing holds the raw page past this point
                 if token is None:
                     break
-                if token in seen_tokens or len(pages) >= _MAX_PAGES:
+                if token in seen_tokens or page_count >= _MAX_PAGES:
                     raise ProviderDataError(
                         "Cost Explorer returned a pagination token it had already returned; "
                         "stopping to avoid an endless (and billed) loop. Retry the run later."
@@ -119,7 +144,7 @@ def fetch_all_pages(
                 logger.warning(
                     "Cost Explorer rejected page %d (%s); restarting from the first page "
                     "(attempt %d of %d)",
-                    len(pages) + 1,
+                    page_count + 1,
                     code,
                     attempt + 1,
                     max_restarts + 1,
@@ -134,7 +159,7 @@ def fetch_all_pages(
                 logger.warning(
                     "The AWS session expired at page %d (%s); renewed it, restarting from the "
                     "first page (attempt %d of %d)",
-                    len(pages) + 1,
+                    page_count + 1,
                     code,
                     attempt + 1,
                     max_restarts + 1,
@@ -143,6 +168,8 @@ def fetch_all_pages(
             if code == "DataUnavailableException":
                 result.data_unavailable = True
                 result.pages = []
+                if consumer is not None:
+                    consumer.reset()
                 return result
             raise translate_client_error(error) from None
         except BotoCoreError as error:

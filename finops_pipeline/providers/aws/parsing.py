@@ -39,23 +39,57 @@ def parse_cost_pages(pages: Iterable[dict[str, Any]]) -> ParsedCosts:
     Raises:
         ProviderDataError: a page does not have the documented shape.
     """
-    columns = _Columns()
-    estimated_by_day: dict[dt.date, bool] = {}
-    for page_number, page in enumerate(pages, start=1):
+    parser = CostPageParser()
+    for page in pages:
+        parser.add(page)
+    return parser.result()
+
+
+class CostPageParser:
+    """Parses GetCostAndUsage pages one at a time, as they arrive.
+
+    The pager hands each page here and drops it, so a window's raw JSON (several times the
+    parsed size) is never held whole. :meth:`reset` forgets everything when the pager starts
+    the sequence over, so rows of two pagination attempts are never mixed.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every page added so far."""
+        self._columns = _Columns()
+        self._estimated_by_day: dict[dt.date, bool] = {}
+        self._pages = 0
+
+    def add(self, page: dict[str, Any]) -> None:
+        """Parse one page.
+
+        Raises:
+            ProviderDataError: the page does not have the documented shape.
+        """
+        self._pages += 1
+        page_number = self._pages
         results = page.get("ResultsByTime")
         if not isinstance(results, list):
             raise ProviderDataError(
                 f"Cost Explorer page {page_number} has no ResultsByTime list; "
                 "the response is malformed. Retry the run; report it if it persists."
             )
+        estimated_by_day = self._estimated_by_day
         for result in results:
             day = _parse_day(result, page_number)
             estimated = bool(result.get("Estimated", False))
             estimated_by_day[day] = estimated_by_day.get(day, False) or estimated
             for group in result.get("Groups") or []:
-                columns.append(_parse_group(group, day, estimated, page_number))
-        columns.seal_chunk()
-    return ParsedCosts(frame=columns.frame(), estimated_by_day=estimated_by_day)
+                self._columns.append(_parse_group(group, day, estimated, page_number))
+        self._columns.seal_chunk()
+
+    def result(self) -> ParsedCosts:
+        """Every row parsed since the last reset, as one frame (call it once)."""
+        return ParsedCosts(
+            frame=self._columns.frame(), estimated_by_day=dict(self._estimated_by_day)
+        )
 
 
 class _Columns:

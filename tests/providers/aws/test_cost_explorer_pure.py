@@ -17,7 +17,7 @@ from finops_pipeline.errors import (
     ProviderThrottledError,
 )
 from finops_pipeline.providers.aws.paging import fetch_all_pages
-from finops_pipeline.providers.aws.parsing import parse_cost_pages
+from finops_pipeline.providers.aws.parsing import CostPageParser, parse_cost_pages
 from finops_pipeline.providers.aws.request import build_daily_cost_request
 from finops_pipeline.sync.normalise import (
     UNSPECIFIED,
@@ -127,6 +127,55 @@ def test_paging_restarts_cleanly_after_token_error_without_mixing_attempts() -> 
     assert result.paid_requests == 4  # the failed request is free; the discarded page was paid
     parsed = parse_cost_pages(result.pages).frame
     assert set(parsed["unblended_cost"]) == {"2"}
+
+
+def test_a_parser_takes_each_page_as_it_arrives_and_a_restart_discards_the_first_attempt() -> None:
+    first_attempt = paginate(
+        [
+            day_result(D(2024, 1, 1) + dt.timedelta(days=i), [group("S", "U", "1")])
+            for i in range(3)
+        ],
+        per_page=1,
+    )
+    second_attempt = paginate(
+        [
+            day_result(D(2024, 1, 1) + dt.timedelta(days=i), [group("S", "U", "2")])
+            for i in range(3)
+        ],
+        per_page=1,
+        token_prefix="retry",
+    )
+    api = ScriptedCostExplorer(
+        [*first_attempt[:2], client_error("InvalidNextTokenException"), *second_attempt]
+    )
+    parser = CostPageParser()
+    result = fetch_all_pages(
+        api, build_daily_cost_request(D(2024, 1, 1), D(2024, 1, 3)), consumer=parser
+    )
+    assert result.pages == []  # the parser had each page; the pager kept none
+    assert result.restarts == 1 and result.paid_requests == 5
+    frame = parser.result().frame
+    # Only the second attempt's rows, each day once: the same rows as parsing the pages whole.
+    assert list(frame["unblended_cost"]) == ["2", "2", "2"]
+    assert frame.equals(parse_cost_pages(second_attempt).frame)
+
+
+def test_a_malformed_page_stops_the_sequence_there_so_no_more_pages_are_paid_for() -> None:
+    good = pages(3)
+    api = ScriptedCostExplorer([good[0], {"NextPageToken": "page-2"}, good[2]])
+    with pytest.raises(ProviderDataError, match="page 2 has no ResultsByTime"):
+        fetch_all_pages(api, {"x": 1}, consumer=CostPageParser())
+    assert len(api.requests) == 2
+
+
+def test_data_unavailable_part_way_leaves_the_parser_empty() -> None:
+    parser = CostPageParser()
+    result = fetch_all_pages(
+        ScriptedCostExplorer([pages(2)[0], client_error("DataUnavailableException")]),
+        {"x": 1},
+        consumer=parser,
+    )
+    assert result.data_unavailable and parser.result().frame.empty
 
 
 def test_paging_gives_up_after_repeated_restarts() -> None:
