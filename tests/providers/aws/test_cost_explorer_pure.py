@@ -90,11 +90,12 @@ def test_request_rejects_reversed_window_and_three_group_bys() -> None:
 # --- paging --------------------------------------------------------------------------------
 
 
-def pages(n: int) -> list[dict[str, Any]]:
+def pages(n: int, *, cost: str = "1", token_prefix: str = "page") -> list[dict[str, Any]]:
+    """``n`` one-day pages from 2024-01-01, one group each costing ``cost``."""
     days = [
-        day_result(D(2024, 1, 1) + dt.timedelta(days=i), [group("S", "U", "1")]) for i in range(n)
+        day_result(D(2024, 1, 1) + dt.timedelta(days=i), [group("S", "U", cost)]) for i in range(n)
     ]
-    return paginate(days, per_page=1)
+    return paginate(days, per_page=1, token_prefix=token_prefix)
 
 
 def test_paging_follows_tokens_with_identical_parameters() -> None:
@@ -110,14 +111,7 @@ def test_paging_follows_tokens_with_identical_parameters() -> None:
 
 def test_paging_restarts_cleanly_after_token_error_without_mixing_attempts() -> None:
     first_attempt = pages(3)
-    second_attempt = paginate(
-        [
-            day_result(D(2024, 1, 1) + dt.timedelta(days=i), [group("S", "U", "2")])
-            for i in range(3)
-        ],
-        per_page=1,
-        token_prefix="retry",
-    )
+    second_attempt = pages(3, cost="2", token_prefix="retry")
     api = ScriptedCostExplorer(
         [first_attempt[0], client_error("InvalidNextTokenException"), *second_attempt]
     )
@@ -130,21 +124,8 @@ def test_paging_restarts_cleanly_after_token_error_without_mixing_attempts() -> 
 
 
 def test_a_parser_takes_each_page_as_it_arrives_and_a_restart_discards_the_first_attempt() -> None:
-    first_attempt = paginate(
-        [
-            day_result(D(2024, 1, 1) + dt.timedelta(days=i), [group("S", "U", "1")])
-            for i in range(3)
-        ],
-        per_page=1,
-    )
-    second_attempt = paginate(
-        [
-            day_result(D(2024, 1, 1) + dt.timedelta(days=i), [group("S", "U", "2")])
-            for i in range(3)
-        ],
-        per_page=1,
-        token_prefix="retry",
-    )
+    first_attempt = pages(3)
+    second_attempt = pages(3, cost="2", token_prefix="retry")
     api = ScriptedCostExplorer(
         [*first_attempt[:2], client_error("InvalidNextTokenException"), *second_attempt]
     )
