@@ -146,6 +146,11 @@ def refresh_metadata(report: RefreshReport) -> dict[str, dg.MetadataValue]:
             name: dg.MetadataValue.int(value)
             for name, value in sorted(report.usage_metrics().items())
         },
+        # Where each GCP project was asked (its discovered zones and regions).
+        **{
+            f"{provider}_asked_where": dg.MetadataValue.json(by_account)
+            for provider, by_account in sorted(report.asked_where_by_provider().items())
+        },
         "accounts_refreshed": dg.MetadataValue.int(len(report.refreshed)),
         "accounts_without_recommender": dg.MetadataValue.int(len(report.skipped)),
         **{f"recommendations_{name}": dg.MetadataValue.int(n) for name, n in totals.items()},

@@ -33,6 +33,9 @@ class FetchedRecommendations:
     requests: int = 0
     #: Other provider usage, by metadata name (GCP's location query: ``gcp_bytes_billed``...).
     usage_metrics: dict[str, int] = field(default_factory=dict)
+    #: Where the provider was asked, when that differs by account (GCP: the project's zones
+    #: and regions), so a person can see why an account has no recommendations of a kind.
+    asked_where: str | None = None
 
 
 class RecommendationCollector(Protocol):

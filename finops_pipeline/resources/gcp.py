@@ -327,6 +327,7 @@ class GcpBillingExportResource(dg.ConfigurableResource):
         finally:
             reader.close()
         fetched.usage_metrics = usage_metrics
+        fetched.asked_where = locations.describe()
         if not locations.zones and not locations.regions:
             fetched.notes.append(
                 f"project {project} shows no zonal or regional usage in its billing export's "

@@ -60,6 +60,8 @@ class AccountRefresh:
     requests: int = 0
     #: What else the fetch used, by metadata name (GCP: the location query's BigQuery bytes).
     usage_metrics: dict[str, int] = field(default_factory=dict)
+    #: Where the provider was asked, if it says (GCP: the zones and regions).
+    asked_where: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,16 @@ class RefreshReport:
             if account.requests:
                 totals[account.provider] = totals.get(account.provider, 0) + account.requests
         return totals
+
+    def asked_where_by_provider(self) -> dict[str, dict[str, str]]:
+        """Per provider, where each account was asked, for providers that say."""
+        by_provider: dict[str, dict[str, str]] = {}
+        for account in self.refreshed:
+            if account.asked_where is not None:
+                by_provider.setdefault(account.provider, {})[account.account_id] = (
+                    account.asked_where
+                )
+        return by_provider
 
     def usage_metrics(self) -> dict[str, int]:
         """Every account's usage metrics, summed by name."""
@@ -199,6 +211,7 @@ def refresh_accounts(
                 notes=tuple(fetched.notes),
                 requests=fetched.requests,
                 usage_metrics=dict(fetched.usage_metrics),
+                asked_where=fetched.asked_where,
                 largest=tuple(
                     sorted(
                         (state.recommendation for state in open_states),

@@ -154,6 +154,11 @@ def test_gcp_projects_refresh_store_and_resolve_with_free_counted_requests(
     assert metadata["gcp_requests"].value >= 18 + 6
     week_1, resolved = stored(connection, web)
     assert resolved == set() and week_1
+    # Where each was asked shows in the materialisation, per account.
+    assert metadata["gcp_asked_where"].value == {
+        web: "us-central1-a, us-central1-b, us-central1-c, us-central1-f, us-central1 and global",
+        lake: "us-central1 and global",
+    }
     lake_open = stored(connection, lake)[0]
     # No VM or disk of the lake's was asked about: it has none in its export.
     assert lake_open and not any("/zones/" in resource for resource in lake_open)
@@ -245,6 +250,9 @@ def test_fixed_locations_replace_the_discovery_and_a_project_without_usage_gets_
     assert fixed.success
     metadata = fixed.asset_materializations_for_node("cost_recommendations")[0].metadata
     assert "gcp_queries" not in metadata and "gcp_bytes_billed" not in metadata
+    assert metadata["gcp_asked_where"].value == {
+        lake: "us-central1-a, us-central1-c, us-central1 and global"
+    }
     assert metadata["gcp_requests"].value >= 3 * 2 + 1 * 4 + 2
     zones = {
         resource.split("/zones/")[1].split("/")[0]
@@ -260,6 +268,7 @@ def test_fixed_locations_replace_the_discovery_and_a_project_without_usage_gets_
     metadata = discovered.asset_materializations_for_node("cost_recommendations")[0].metadata
     assert metadata["gcp_queries"].value == 1
     assert metadata["gcp_requests"].value == 2
+    assert metadata["gcp_asked_where"].value == {new: "global only"}
     new_open = stored(connection, new)[0]
     assert new_open and all("/global/" in resource for resource in new_open)
     warnings = [
