@@ -76,6 +76,16 @@ class SyntheticCostExplorer:
         return page
 
 
+class _DropPages:
+    """A page consumer that keeps nothing: the baseline's pager still sees every page."""
+
+    def add(self, page: dict[str, Any]) -> None:
+        pass
+
+    def reset(self) -> None:
+        pass
+
+
 def run_case(case: str, groups: int) -> dict[str, Any]:
     """One case in this process; its peak RSS is the process's."""
     call = SyntheticCostExplorer(groups)
@@ -89,15 +99,7 @@ def run_case(case: str, groups: int) -> dict[str, Any]:
         paged = fetch_all_pages(call, request, consumer=parser)
         rows = len(parser.result().frame)
     elif case == "baseline":
-
-        class Drop:
-            def add(self, page: dict[str, Any]) -> None:
-                pass
-
-            def reset(self) -> None:
-                pass
-
-        paged = fetch_all_pages(call, request, consumer=Drop())
+        paged = fetch_all_pages(call, request, consumer=_DropPages())
         rows = 0
     else:
         raise SystemExit(f"unknown case {case}; choose from {', '.join(CASES)}")

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -89,6 +90,13 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 def connection(engine: sa.Engine) -> Iterator[psycopg.Connection]:
     with psycopg_connection(engine) as connection:
         yield connection
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    """An ephemeral Dagster instance for in-process runs, discarded after the test."""
+    with dg.instance_for_test() as instance:
+        yield instance
 
 
 @pytest.fixture

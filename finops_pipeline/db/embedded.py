@@ -147,7 +147,7 @@ def _check_root_safety(pgdata: Path) -> None:
         install = pgserver_bin_folder()
         # The remedy depends on whose parent it is: FINOPS_HOME moves the data folder, but the
         # server's binaries stay in the virtualenv, which only moving the install fixes.
-        in_install = {folder for folder in _parents(install)}
+        in_install = set(_parents(install))
         if any(folder in in_install for folder, _mode in problems):
             remedy = (
                 f"PostgreSQL's binaries are in this project's virtualenv ({install}), and the "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import dagster as dg
 import psycopg
@@ -40,12 +39,6 @@ def accounts(connection: psycopg.Connection, key_ring: KeyRing) -> dict[str, str
         ids[number] = add_account(connection, key_ring, tenant, number)
         load_sandbox(connection, tenant, ids[number], number, START, END)
     return ids
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
-        yield instance
 
 
 def materialize(database_url: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
 
 import dagster as dg
 import psycopg
@@ -39,12 +38,6 @@ pytestmark = pytest.mark.integration
 
 MONDAY = dt.date(2026, 6, 1)
 SECRET = sandbox_credentials(AZURE_TENANT).client_secret.reveal()
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
-        yield instance
 
 
 def refresh(

@@ -4,7 +4,6 @@ Postgres, checks run after the materialisation and alone, and real damage to the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +43,6 @@ def sandbox_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FINOPS_SANDBOX_GENERATION", "0")
     monkeypatch.setenv("FINOPS_RECONCILE_AWS", "1")
     reset_request_counts()
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
-        yield instance
 
 
 def resources(database_url: str, encryption_key: str) -> dict[str, Any]:

@@ -59,12 +59,6 @@ def key_info(sandbox: BigQuerySandbox) -> dict[str, Any]:
     )
 
 
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
-        yield instance
-
-
 def add(
     connection: psycopg.Connection,
     ring: KeyRing,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import dagster as dg
 import psycopg
@@ -57,12 +56,6 @@ def add(connection: psycopg.Connection, ring: KeyRing, number: str, *, broken: b
         credentials=credentials,
         endpoint_url=SANDBOX_ENDPOINT_URL,
     )
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
-        yield instance
 
 
 def refresh(

@@ -7,7 +7,6 @@ import datetime as dt
 import io
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -28,12 +27,6 @@ pytestmark = pytest.mark.integration
 
 START, END = dt.date(2025, 8, 1), dt.date(2025, 11, 8)
 DATA_URI = re.compile(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)")
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
-        yield instance
 
 
 def test_each_tenant_gets_a_chart_with_its_anomalies_and_its_movers(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -56,12 +55,6 @@ pytestmark = pytest.mark.integration
 START = RECENT_START
 SERVICES = TWO_SERVICES
 DENIED_KEY = "AKIADENIEDKEY0000002"
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
-        yield instance
 
 
 def add_account(

@@ -189,7 +189,7 @@ class RecommenderLocations:
                 continue
             if _ZONE.fullmatch(name):
                 zones.append(name)
-                regions.append(name.rsplit("-", 1)[0])
+                regions.append(_region_of(name))
             elif _REGION.fullmatch(name):
                 regions.append(name)
             else:
@@ -220,7 +220,7 @@ class RecommenderLocations:
             region = str(row.get("region") or "").strip().lower()
             if _ZONE.fullmatch(zone):
                 zones.add(zone)
-                regions.add(zone.rsplit("-", 1)[0])
+                regions.add(_region_of(zone))
             if _REGION.fullmatch(region):
                 regions.add(region)
         return cls(tuple(sorted(zones)), tuple(sorted(regions)))
@@ -237,6 +237,11 @@ class RecommenderLocations:
         if scope == REGION:
             return self.regions
         return (GLOBAL,)
+
+
+def _region_of(zone: str) -> str:
+    """``us-central1`` of ``us-central1-a``."""
+    return zone.rsplit("-", 1)[0]
 
 
 def locations_from_env(environ: Mapping[str, str]) -> tuple[str, ...]:

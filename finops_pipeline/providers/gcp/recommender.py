@@ -277,7 +277,8 @@ def translate_recommender_error(
         if isinstance(exc, api_exceptions.NotFound):
             return RecommenderLocationError(
                 f"GCP Recommender has no {where}: check that project {query.project} exists "
-                "and that FINOPS_GCP_RECOMMENDER_LOCATIONS lists real zones and regions."
+                "and, if FINOPS_GCP_RECOMMENDER_LOCATIONS is set, that it lists real zones and "
+                "regions."
             )
         if isinstance(exc, api_exceptions.TooManyRequests):
             return GcpThrottledError(
@@ -292,7 +293,7 @@ def translate_recommender_error(
         if isinstance(exc, api_exceptions.BadRequest):
             return RecommenderLocationError(
                 f"GCP Recommender rejected the request for {where} ({reason or 'bad request'}): "
-                "check FINOPS_GCP_RECOMMENDER_LOCATIONS."
+                "check FINOPS_GCP_RECOMMENDER_LOCATIONS, if it is set."
             )
         return RecommenderDataError(
             f"GCP Recommender refused listing {where} (HTTP {exc.code}, "
